@@ -1,0 +1,120 @@
+# iblai: the ibl.ai Data Manager API as a Lua 5.4 runtime with a C core.
+# make            build the C modules, the libraries and the iblai program under build/
+# make test       install what is missing, build, run every test and check
+# make demo       run the main example against a local sandbox
+# make bench      measure against a plain C libcurl loop (ratios, one run)
+# make lint       luacheck + a warning-clean C build
+# make install    PREFIX=/usr/local (DESTDIR honoured)
+# make regen      regenerate lua/iblai/operations from SPEC
+
+LUA       ?= lua5.4
+LUA_INC   ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIB   ?= $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+CURL_LIBS ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+MHD_LIBS  ?= $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+CC        ?= cc
+OPT       ?= -O2 -g
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS    += -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) -fPIC $(LUA_INC) $(SANITIZE)
+LDFLAGS   += $(SANITIZE)
+PREFIX    ?= /usr/local
+SPEC      ?= ../shared/openapi/ibl-data-manager-4.90.4.yml
+VERSION   := 0.1.0
+
+B         := build
+OBJ       := $(B)/obj
+CMOD      := $(B)/lib/lua/iblai
+CORE_SRC  := src/core.c src/session.c src/transfer.c src/auth.c src/retry.c src/url.c \
+             src/error.c src/numbers.c src/buffer.c
+CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
+LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)
+
+PROGRAM   := $(B)/bin/iblai
+LIBA      := $(B)/lib/libiblai.a
+LIBSO     := $(B)/lib/libiblai.so
+
+.PHONY: all deps test check lint demo bench install uninstall regen clean rock
+
+all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
+
+$(OBJ)/%.o: src/%.c src/internal.h src/iblai.h | $(OBJ)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OBJ)/modules.o: $(B)/gen/modules.c | $(OBJ)
+	$(CC) $(CFLAGS) -Isrc -c -o $@ $<
+
+$(B)/gen/modules.c: tools/embed.lua $(LUA_SRC) | $(B)/gen
+	$(LUA) tools/embed.lua lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(CMOD)/core.so: $(CORE_OBJ) | $(CMOD)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(CURL_LIBS) -lm -lpthread
+
+$(CMOD)/httpd.so: $(OBJ)/httpd.o | $(CMOD)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lm
+
+$(LIBA): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSO): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libiblai.so.0 -o $@ $^ $(CURL_LIBS) $(LUA_LIB) -lm -lpthread
+
+$(PROGRAM): $(OBJ)/runner.o $(OBJ)/httpd.o $(LIBA) | $(B)/bin
+	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(OBJ)/httpd.o $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
+
+$(OBJ) $(CMOD) $(B)/lib $(B)/bin $(B)/gen:
+	mkdir -p $@
+
+deps:
+	@sh tools/deps.sh
+
+# Every test: busted specs, the embedding check, luacheck, then the specs again under valgrind.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/test.sh
+
+check: all
+	@sh tools/test.sh --fast
+
+lint: deps
+	luacheck -q lua spec tools bench examples
+	$(MAKE) --no-print-directory clean-obj
+	$(MAKE) --no-print-directory all WARN="$(WARN) -Werror"
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all OPT="-O2 -g"
+	@sh bench/run.sh
+
+regen:
+	$(LUA) tools/gen_operations.lua $(SPEC) lua/iblai/operations
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/iblai \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.4 $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(PROGRAM) $(DESTDIR)$(PREFIX)/bin/iblai
+	install -m 755 $(CMOD)/core.so $(CMOD)/httpd.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/iblai/
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libiblai.so.$(VERSION)
+	ln -sf libiblai.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libiblai.so.0
+	ln -sf libiblai.so.0 $(DESTDIR)$(PREFIX)/lib/libiblai.so
+	install -m 644 src/iblai.h $(DESTDIR)$(PREFIX)/include/
+	cd lua && find iblai -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/lua/5.4/{} \;
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/iblai.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/iblai.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/bin/iblai $(DESTDIR)$(PREFIX)/lib/lua/5.4/iblai \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.4/iblai $(DESTDIR)$(PREFIX)/include/iblai.h \
+	  $(DESTDIR)$(PREFIX)/lib/libiblai.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/iblai.pc
+
+rock:
+	luarocks --lua-version 5.4 make --deps-mode=none --tree $(B)/rocktree rockspec/iblai-scm-1.rockspec
+
+clean-obj:
+	rm -rf $(OBJ)
+
+clean:
+	rm -rf $(B)

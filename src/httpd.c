@@ -1,0 +1,541 @@
+/* iblai.httpd: a libmicrohttpd server whose routes are Lua functions (test server and sandbox).
+ *
+ * One thread: MHD runs from server:run() on the caller's lua_State, so handlers need no locks.
+ * A handler's answer may be delayed (the connection is suspended, others go on), cut short, or
+ * dropped, which is how tests and the sandbox inject faults. */
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <microhttpd.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define SERVER_MT "iblai.httpd.Server"
+
+typedef struct pending {
+  int status;
+  int drop;                 /* close the connection without an answer */
+  long truncate;            /* send this many body bytes, then cut the connection; -1 = all */
+  double wake;              /* monotonic time to answer at, when delayed */
+  char *body;
+  size_t body_len;
+  char **headers;           /* name, value, name, value, ..., NULL */
+} pending;
+
+typedef struct request_state {
+  char *body;
+  size_t len, cap;
+  int too_large;
+  pending *answer;          /* set while the connection is suspended */
+} request_state;
+
+typedef struct server {
+  struct MHD_Daemon *d;
+  lua_State *L;             /* the state running server:run(), NULL otherwise */
+  int handler_ref;
+  size_t max_body;
+  struct MHD_Connection **sleeping;
+  double *wake;
+  int nsleeping, cap_sleeping;
+  int running;
+  unsigned long served;
+} server;
+
+static volatile sig_atomic_t stop_signal; /* set by SIGINT/SIGTERM while server:run() waits */
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void pending_free(pending *p) {
+  if (!p) return;
+  free(p->body);
+  if (p->headers)
+    for (char **h = p->headers; *h; h++) free(*h);
+  free(p->headers);
+  free(p);
+}
+
+static int from_hex(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes %XX (and '+' as a space when form is set) into b. */
+static void push_unescaped(lua_State *L, const char *s, size_t n, int form) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n; i++) {
+    int hi, lo;
+    if (s[i] == '%' && i + 2 < n && (hi = from_hex((unsigned char)s[i + 1])) >= 0 &&
+        (lo = from_hex((unsigned char)s[i + 2])) >= 0) {
+      luaL_addchar(&b, (char)(hi * 16 + lo));
+      i += 2;
+    } else if (form && s[i] == '+') {
+      luaL_addchar(&b, ' ');
+    } else {
+      luaL_addchar(&b, s[i]);
+    }
+  }
+  luaL_pushresult(&b);
+}
+
+/* httpd.unescape(s [, form]) */
+static int l_unescape(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  push_unescaped(L, s, n, lua_toboolean(L, 2));
+  return 1;
+}
+
+/* Keeps paths and query arguments exactly as sent; handlers decode what they need. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
+  (void)cls;
+  (void)c;
+  return strlen(s);
+}
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  lua_State *L = cls;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (const char *c = key; *c; c++) luaL_addchar(&b, (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c));
+  luaL_pushresult(&b);
+  lua_pushstring(L, value ? value : "");
+  lua_rawset(L, -3);
+  return MHD_YES;
+}
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  lua_State *L = cls;
+  push_unescaped(L, key, strlen(key), 1);
+  if (value) push_unescaped(L, value, strlen(value), 1);
+  else lua_pushliteral(L, "");
+  lua_rawset(L, -3);
+  return MHD_YES;
+}
+
+typedef struct call_ctx {
+  server *srv;
+  struct MHD_Connection *c;
+  const char *url, *method, *version;
+  request_state *rs;
+  pending *out;
+} call_ctx;
+
+static char *copy_string(lua_State *L, int idx, size_t *len) {
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  char *d = malloc(n + 1);
+  if (!d) luaL_error(L, "out of memory");
+  memcpy(d, s, n + 1);
+  if (len) *len = n;
+  return d;
+}
+
+static void read_answer(lua_State *L, int t, pending *p) {
+  if (!lua_istable(L, t)) luaL_error(L, "a handler must return a table such as {status = 200, body = '...'}");
+  lua_getfield(L, t, "status");
+  p->status = (int)luaL_optinteger(L, -1, 200);
+  lua_getfield(L, t, "drop");
+  p->drop = lua_toboolean(L, -1);
+  lua_getfield(L, t, "truncate");
+  p->truncate = (long)luaL_optinteger(L, -1, -1);
+  lua_getfield(L, t, "delay");
+  double delay = luaL_optnumber(L, -1, 0);
+  p->wake = delay > 0 ? now() + delay : 0;
+  lua_getfield(L, t, "body");
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isstring(L, -1)) luaL_error(L, "the answer's body must be a string");
+    p->body = copy_string(L, -1, &p->body_len);
+  }
+  lua_pop(L, 5);
+  lua_getfield(L, t, "headers");
+  if (lua_istable(L, -1)) {
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      n++;
+      lua_pop(L, 1);
+    }
+    p->headers = calloc((size_t)n * 2 + 1, sizeof *p->headers);
+    if (!p->headers) luaL_error(L, "out of memory");
+    int i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+        luaL_error(L, "answer headers must be name = string");
+      p->headers[i++] = copy_string(L, -2, NULL);
+      p->headers[i++] = copy_string(L, -1, NULL);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* Runs under lua_pcall: builds the request table, calls the handler, copies its answer out. */
+static int call_handler(lua_State *L) {
+  call_ctx *cx = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cx->srv->handler_ref);
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, cx->method);
+  lua_setfield(L, -2, "method");
+  const char *q = strchr(cx->url, '?');
+  lua_pushlstring(L, cx->url, q ? (size_t)(q - cx->url) : strlen(cx->url));
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, cx->version);
+  lua_setfield(L, -2, "version");
+  lua_newtable(L);
+  MHD_get_connection_values(cx->c, MHD_HEADER_KIND, add_header, L);
+  lua_setfield(L, -2, "headers");
+  lua_newtable(L);
+  MHD_get_connection_values(cx->c, MHD_GET_ARGUMENT_KIND, add_arg, L);
+  lua_setfield(L, -2, "query");
+  lua_pushlstring(L, cx->rs->body ? cx->rs->body : "", cx->rs->len);
+  lua_setfield(L, -2, "body");
+  lua_call(L, 1, 1);
+  read_answer(L, lua_gettop(L), cx->out);
+  return 0;
+}
+
+static ssize_t read_cut(void *cls, uint64_t pos, char *buf, size_t max) {
+  pending *p = cls;
+  if (pos >= (uint64_t)p->truncate) return MHD_CONTENT_READER_END_WITH_ERROR;
+  size_t n = (size_t)p->truncate - (size_t)pos;
+  if (n > max) n = max;
+  memcpy(buf, p->body + pos, n);
+  return (ssize_t)n;
+}
+
+static void free_cut(void *cls) { pending_free(cls); }
+
+/* Queues the answer; takes ownership of p. */
+static enum MHD_Result answer(struct MHD_Connection *c, pending *p) {
+  if (p->drop) {
+    pending_free(p);
+    return MHD_NO; /* MHD closes the connection without a response */
+  }
+  struct MHD_Response *r;
+  int status = p->status;
+  char **headers = p->headers;
+  p->headers = NULL;
+  if (p->truncate >= 0 && (size_t)p->truncate < p->body_len) {
+    r = MHD_create_response_from_callback(p->body_len, 4096, read_cut, p, free_cut);
+    p = NULL;
+  } else {
+    r = MHD_create_response_from_buffer(p->body_len, p->body ? p->body : "", MHD_RESPMEM_MUST_COPY);
+  }
+  if (headers) {
+    for (char **h = headers; h[0] && h[1]; h += 2) MHD_add_response_header(r, h[0], h[1]);
+    for (char **h = headers; *h; h++) free(*h);
+    free(headers);
+  }
+  pending_free(p);
+  if (!r) return MHD_NO;
+  enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static pending *simple(int status, const char *json) {
+  pending *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->status = status;
+  p->truncate = -1;
+  p->body = strdup(json);
+  p->body_len = p->body ? strlen(p->body) : 0;
+  p->headers = calloc(3, sizeof *p->headers);
+  if (p->headers) {
+    p->headers[0] = strdup("Content-Type");
+    p->headers[1] = strdup("application/json");
+  }
+  return p;
+}
+
+static int sleep_until(server *srv, struct MHD_Connection *c, double wake) {
+  if (srv->nsleeping == srv->cap_sleeping) {
+    int cap = srv->cap_sleeping ? srv->cap_sleeping * 2 : 16;
+    struct MHD_Connection **s = realloc(srv->sleeping, (size_t)cap * sizeof *s);
+    if (!s) return -1;
+    srv->sleeping = s;
+    double *w = realloc(srv->wake, (size_t)cap * sizeof *w);
+    if (!w) return -1;
+    srv->wake = w;
+    srv->cap_sleeping = cap;
+  }
+  srv->sleeping[srv->nsleeping] = c;
+  srv->wake[srv->nsleeping++] = wake;
+  MHD_suspend_connection(c);
+  return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+  server *srv = cls;
+  request_state *rs = *con_cls;
+  if (!rs) {
+    rs = calloc(1, sizeof *rs);
+    if (!rs) return MHD_NO;
+    *con_cls = rs;
+    return MHD_YES;
+  }
+  if (rs->answer) { /* resumed after a delay */
+    pending *p = rs->answer;
+    rs->answer = NULL;
+    return answer(c, p);
+  }
+  if (*upload_size) {
+    if (rs->len + *upload_size > srv->max_body) {
+      rs->too_large = 1;
+    } else {
+      if (rs->len + *upload_size + 1 > rs->cap) {
+        size_t cap = rs->cap ? rs->cap : 4096;
+        while (cap < rs->len + *upload_size + 1) cap *= 2;
+        char *b = realloc(rs->body, cap);
+        if (!b) return MHD_NO;
+        rs->body = b;
+        rs->cap = cap;
+      }
+      memcpy(rs->body + rs->len, upload, *upload_size);
+      rs->len += *upload_size;
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (rs->too_large)
+    return answer(c, simple(413, "{\"detail\":\"Request body is too large.\"}"));
+
+  srv->served++;
+  lua_State *L = srv->L;
+  pending *p = calloc(1, sizeof *p);
+  if (!p) return MHD_NO;
+  p->truncate = -1;
+  call_ctx cx = {srv, c, url, method, version, rs, p};
+  lua_pushcfunction(L, call_handler);
+  lua_pushlightuserdata(L, &cx);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "iblai.httpd: handler failed for %s %s: %s\n", method, url, msg ? msg : "?");
+    lua_pop(L, 1);
+    pending_free(p);
+    return answer(c, simple(500, "{\"detail\":\"The handler failed; see the server's stderr.\"}"));
+  }
+  if (p->wake > 0) {
+    rs->answer = p;
+    if (sleep_until(srv, c, p->wake) == 0) return MHD_YES;
+    rs->answer = NULL;
+  }
+  return answer(c, p);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code) {
+  (void)cls;
+  (void)c;
+  (void)code;
+  request_state *rs = *con_cls;
+  if (!rs) return;
+  pending_free(rs->answer);
+  free(rs->body);
+  free(rs);
+  *con_cls = NULL;
+}
+
+static server *check_server(lua_State *L) {
+  server *srv = luaL_checkudata(L, 1, SERVER_MT);
+  if (!srv->d) luaL_error(L, "attempt to use a closed iblai.httpd server");
+  return srv;
+}
+
+static void resume_due(server *srv, double t) {
+  for (int i = 0; i < srv->nsleeping;) {
+    if (srv->wake[i] <= t) {
+      MHD_resume_connection(srv->sleeping[i]);
+      srv->sleeping[i] = srv->sleeping[srv->nsleeping - 1];
+      srv->wake[i] = srv->wake[srv->nsleeping - 1];
+      srv->nsleeping--;
+    } else {
+      i++;
+    }
+  }
+}
+
+/* One round: waits up to max_ms for activity, then lets MHD do its work. */
+static void step(server *srv, int max_ms) {
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_EPOLL_FD);
+  int timeout = max_ms;
+  MHD_UNSIGNED_LONG_LONG mhd_to;
+  if (MHD_get_timeout(srv->d, &mhd_to) == MHD_YES && mhd_to < (MHD_UNSIGNED_LONG_LONG)timeout)
+    timeout = (int)mhd_to;
+  double t = now();
+  for (int i = 0; i < srv->nsleeping; i++) {
+    int ms = (int)ceil((srv->wake[i] - t) * 1000);
+    if (ms < timeout) timeout = ms < 0 ? 0 : ms;
+  }
+  struct pollfd pfd = {info->epoll_fd, POLLIN, 0};
+  poll(&pfd, 1, timeout);
+  resume_due(srv, now());
+  MHD_run(srv->d);
+}
+
+static void on_stop_signal(int sig) {
+  (void)sig;
+  stop_signal = 1;
+}
+
+/* server:run(): serves until server:stop() or SIGINT/SIGTERM. */
+static int l_run(lua_State *L) {
+  server *srv = check_server(L);
+  struct sigaction sa, old_int, old_term;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  stop_signal = 0;
+  srv->running = 1;
+  srv->L = L;
+  while (srv->running && !stop_signal && srv->d) step(srv, 500);
+  srv->L = NULL;
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  lua_pushboolean(L, stop_signal != 0);
+  return 1;
+}
+
+/* server:step([seconds]): one round of serving, for callers with their own loop. */
+static int l_step(lua_State *L) {
+  server *srv = check_server(L);
+  double secs = luaL_optnumber(L, 2, 0);
+  srv->L = L;
+  step(srv, (int)(secs * 1000));
+  srv->L = NULL;
+  return 0;
+}
+
+static int l_stop(lua_State *L) {
+  server *srv = luaL_checkudata(L, 1, SERVER_MT);
+  srv->running = 0;
+  return 0;
+}
+
+static int l_port(lua_State *L) {
+  server *srv = check_server(L);
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+  lua_pushinteger(L, info ? info->port : 0);
+  return 1;
+}
+
+static int l_served(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_server(L)->served);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  server *srv = luaL_checkudata(L, 1, SERVER_MT);
+  if (srv->L) return luaL_error(L, "cannot close an iblai.httpd server from its own handler; call stop()");
+  if (srv->d) {
+    resume_due(srv, INFINITY);
+    MHD_stop_daemon(srv->d);
+    srv->d = NULL;
+  }
+  free(srv->sleeping);
+  free(srv->wake);
+  srv->sleeping = NULL;
+  srv->wake = NULL;
+  srv->nsleeping = srv->cap_sleeping = 0;
+  luaL_unref(L, LUA_REGISTRYINDEX, srv->handler_ref);
+  srv->handler_ref = LUA_NOREF;
+  return 0;
+}
+
+/* httpd.new{handler = fn, host = "127.0.0.1", port = 0, max_body = bytes, connections = n} */
+static int l_new(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "handler");
+  luaL_argcheck(L, lua_isfunction(L, -1), 1, "field 'handler' must be a function");
+  lua_getfield(L, 1, "host");
+  const char *host = luaL_optstring(L, -1, "127.0.0.1");
+  lua_getfield(L, 1, "port");
+  lua_Integer port = luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "max_body");
+  lua_Integer max_body = luaL_optinteger(L, -1, 1 << 20);
+  lua_getfield(L, 1, "connections");
+  lua_Integer connections = luaL_optinteger(L, -1, 1000);
+  luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port must be between 0 and 65535");
+  luaL_argcheck(L, max_body > 0 && connections > 0, 1, "max_body and connections must be positive");
+
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+    return luaL_error(L, "host must be an IPv4 address such as 127.0.0.1, got '%s'", host);
+
+  server *srv = lua_newuserdatauv(L, sizeof *srv, 0);
+  memset(srv, 0, sizeof *srv);
+  srv->handler_ref = LUA_NOREF;
+  luaL_setmetatable(L, SERVER_MT);
+  lua_pushvalue(L, 2);
+  srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  srv->max_body = (size_t)max_body;
+  srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
+                            (uint16_t)port, NULL, NULL, on_request, srv,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                            MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_END);
+  if (!srv->d) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "could not listen on %s:%d: %s", host, (int)port, strerror(errno));
+    return 2;
+  }
+  return 1;
+}
+
+static int l_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, now());
+  return 1;
+}
+
+int luaopen_iblai_httpd(lua_State *L) {
+  static const luaL_Reg methods[] = {{"run", l_run},     {"step", l_step},     {"stop", l_stop},
+                                     {"port", l_port},   {"served", l_served}, {"close", l_close},
+                                     {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"new", l_new},           {"pid", l_pid}, {"now", l_now},
+                                   {"unescape", l_unescape}, {NULL, NULL}};
+  if (luaL_newmetatable(L, SERVER_MT)) {
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__close");
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  return 1;
+}

@@ -1,0 +1,90 @@
+/* Declarations shared by the C files of iblai.core; not part of the public API. */
+#ifndef IBLAI_INTERNAL_H
+#define IBLAI_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <curl/curl.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define IBLAI_VERSION "0.1.0"
+#define IBLAI_SESSION_MT "iblai.Session"
+#define IBLAI_ERROR_MT "iblai.Error"
+#define IBLAI_BATCH_MT "iblai.Batch"
+#define IBLAI_INTERRUPT_KEY "iblai.interrupt"
+
+/* ---- growable byte buffer (buffer.c) ---- */
+typedef struct {
+  char *data;
+  size_t len, cap;
+} iblai_buf;
+
+int iblai_buf_append(iblai_buf *b, const void *p, size_t n); /* 0 on success, -1 on OOM */
+void iblai_buf_free(iblai_buf *b);
+
+/* ---- session (session.c) ---- */
+typedef struct iblai_session {
+  CURLSH *share;
+  CURLM *multi;
+  CURL **pool;          /* idle easy handles, reused so connections stay warm */
+  int npool, pool_cap;
+  char *base_url;       /* without a trailing slash */
+  char *origin;         /* scheme://host:port, the only place the key is sent */
+  char *auth_header;    /* "Authorization: <scheme> <key>", or NULL */
+  char *proxy, *ca_file, *user_agent;
+  double timeout, connect_timeout;
+  double backoff_base, backoff_max, retry_after_max;
+  int retries, max_redirects, concurrency, verbose;
+  curl_off_t max_response_bytes;
+  int log_ref, sleep_ref; /* Lua hooks in the registry, or LUA_NOREF */
+  uint64_t rng;
+  void *active;         /* the batch whose transfers are in the multi handle, if any */
+  int busy;             /* inside a request: hooks may not close the session */
+  int closed;
+} iblai_session;
+
+iblai_session *iblai_check_session(lua_State *L, int idx);
+void iblai_session_open(lua_State *L);   /* registers the Session metatable */
+int iblai_session_new(lua_State *L);     /* core.session(opts) */
+CURL *iblai_session_take_easy(iblai_session *s);
+void iblai_session_give_easy(iblai_session *s, CURL *easy);
+int iblai_pcall_hook(lua_State *L, int ref, int nargs); /* lua_pcall status */
+
+/* ---- transfers (transfer.c) ---- */
+int iblai_request(lua_State *L);      /* session:request(spec) */
+int iblai_request_many(lua_State *L); /* session:request_many(specs, opts) */
+void iblai_batch_open(lua_State *L);
+void iblai_batch_abandon(iblai_session *s); /* detaches a batch left behind by a raised error */
+
+/* ---- auth and redaction (auth.c) ---- */
+int iblai_has_crlf(const char *s, size_t n);
+char *iblai_origin_of(const char *url); /* malloc'd "scheme://host:port" lower-case, NULL if not http(s) */
+int iblai_same_origin(const iblai_session *s, const char *url);
+int iblai_debug_redacted(CURL *h, curl_infotype type, char *data, size_t size, void *ud);
+
+/* ---- retry policy (retry.c) ---- */
+int iblai_method_idempotent(const char *method);
+int iblai_retryable_curl(CURLcode rc);
+int iblai_retryable_status(long status);
+double iblai_backoff(uint64_t *rng, int attempt, double base, double cap);
+double iblai_parse_retry_after(const char *value, long now);
+uint64_t iblai_rng_next(uint64_t *state);
+
+/* ---- URLs (url.c) ---- */
+int iblai_url_escape(lua_State *L);
+int iblai_url_origin(lua_State *L);
+
+/* ---- errors (error.c) ---- */
+void iblai_error_open(lua_State *L);
+/* Pushes a new Error table with kind and message set; the caller adds other fields. */
+void iblai_error_push(lua_State *L, const char *kind, const char *message);
+int iblai_error_new(lua_State *L); /* core.error{...} */
+const char *iblai_curl_kind(CURLcode rc);
+
+/* ---- numbers (numbers.c) ---- */
+int iblai_integralize(lua_State *L);
+
+double iblai_now(void); /* monotonic seconds */
+
+#endif

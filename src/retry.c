@@ -1,0 +1,70 @@
+/* Which failures are retried, and how long to wait before the next attempt. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "internal.h"
+
+int iblai_method_idempotent(const char *method) {
+  static const char *const safe[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", NULL};
+  for (int i = 0; safe[i]; i++)
+    if (strcasecmp(method, safe[i]) == 0) return 1;
+  return 0;
+}
+
+/* Failures where the server never produced an answer, or the answer was cut short. */
+int iblai_retryable_curl(CURLcode rc) {
+  switch (rc) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+int iblai_retryable_status(long status) {
+  return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* splitmix64: a tiny per-session generator, so no global random state is shared. */
+uint64_t iblai_rng_next(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
+double iblai_backoff(uint64_t *rng, int attempt, double base, double cap) {
+  double ceiling = base;
+  for (int i = 1; i < attempt && ceiling < cap; i++) ceiling *= 2;
+  if (ceiling > cap) ceiling = cap;
+  double unit = (double)(iblai_rng_next(rng) >> 11) / (double)(1ull << 53);
+  return ceiling * unit;
+}
+
+/* Retry-After is delta-seconds or an HTTP-date; returns seconds to wait, or -1 if unusable. */
+double iblai_parse_retry_after(const char *value, long now) {
+  if (!value) return -1;
+  while (*value == ' ' || *value == '\t') value++;
+  if (!*value) return -1;
+  if (isdigit((unsigned char)*value)) {
+    char *end;
+    double secs = strtod(value, &end);
+    while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n') end++;
+    return *end == '\0' ? secs : -1;
+  }
+  time_t when = curl_getdate(value, NULL);
+  if (when == (time_t)-1) return -1;
+  double delta = (double)(when - now);
+  return delta > 0 ? delta : 0;
+}

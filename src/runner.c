@@ -1,0 +1,98 @@
+/* The iblai program: a Lua 5.4 host with every iblai module built in (modelled on lua.c).
+ * Argument handling lives in iblai.cli; this file owns the state, signals and error reporting. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "iblai.h"
+
+int luaopen_iblai_httpd(lua_State *L);
+
+static lua_State *running_state; /* only for the SIGINT handler, as in lua.c */
+static volatile sig_atomic_t interrupted;
+
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+/* First Ctrl-C stops the script at the next Lua instruction or transfer-loop turn; a second one kills. */
+static void on_sigint(int sig) {
+  signal(sig, SIG_DFL);
+  interrupted = 1;
+  lua_sethook(running_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static int message_handler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Runs iblai.cli.main(argv) and returns the exit status it asks for. */
+static int run_main(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  luaL_openlibs(L);
+  iblai_openlibs(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_iblai_httpd);
+  lua_setfield(L, -2, "iblai.httpd");
+  lua_pop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "iblai.cli");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc, 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "iblai: not enough memory to start Lua\n");
+    return 1;
+  }
+  running_state = L;
+  iblai_set_interrupt_flag(L, &interrupted);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint; /* no SA_RESTART: a wait in poll() returns at once */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+
+  lua_pushcfunction(L, message_handler);
+  lua_pushcfunction(L, run_main);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  int status = lua_pcall(L, 2, 1, 1);
+  int code;
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    if (interrupted) {
+      fprintf(stderr, "iblai: interrupted\n");
+      code = 130;
+    } else {
+      if (!msg) msg = "(no error message)";
+      fprintf(stderr, strncmp(msg, "iblai: ", 7) == 0 ? "%s\n" : "iblai: %s\n", msg);
+      code = 1;
+    }
+  } else {
+    code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
+  }
+  lua_close(L);
+  return code;
+}
