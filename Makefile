@@ -15,7 +15,7 @@ MHD_LIBS  ?= $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicro
 CC        ?= cc
 OPT       ?= -O2 -g
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-CFLAGS    += -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) -fPIC $(LUA_INC) $(SANITIZE)
+CFLAGS    += $(CURL_INC) -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) -fPIC $(LUA_INC) $(SANITIZE)
 LDFLAGS   += $(SANITIZE)
 PREFIX    ?= /usr/local
 SPEC      ?= ../shared/openapi/ibl-data-manager-4.90.4.yml
@@ -33,7 +33,7 @@ PROGRAM   := $(B)/bin/iblai
 LIBA      := $(B)/lib/libiblai.a
 LIBSO     := $(B)/lib/libiblai.so
 
-.PHONY: all deps test check lint demo bench install uninstall regen clean rock
+.PHONY: all deps test check lint demo bench install uninstall regen clean clean-obj rock-build rock-install
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
@@ -57,6 +57,7 @@ $(LIBA): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
 
 $(LIBSO): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libiblai.so.0 -o $@ $^ $(CURL_LIBS) $(LUA_LIB) -lm -lpthread
+	ln -sf libiblai.so $(B)/lib/libiblai.so.0
 
 $(PROGRAM): $(OBJ)/runner.o $(OBJ)/httpd.o $(LIBA) | $(B)/bin
 	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(OBJ)/httpd.o $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
@@ -110,8 +111,13 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/lua/5.4/iblai $(DESTDIR)$(PREFIX)/include/iblai.h \
 	  $(DESTDIR)$(PREFIX)/lib/libiblai.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/iblai.pc
 
-rock:
-	luarocks --lua-version 5.4 make --deps-mode=none --tree $(B)/rocktree rockspec/iblai-scm-1.rockspec
+# Used by the rockspec (build.type = "make"): only iblai.core and the Lua modules.
+rock-build: $(CMOD)/core.so
+
+rock-install: rock-build
+	install -d $(INST_LIBDIR)/iblai $(INST_LUADIR)
+	install -m 755 $(CMOD)/core.so $(INST_LIBDIR)/iblai/core.so
+	cd lua && find iblai -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
 
 clean-obj:
 	rm -rf $(OBJ)

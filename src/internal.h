@@ -56,6 +56,8 @@ int iblai_request(lua_State *L);      /* session:request(spec) */
 int iblai_request_many(lua_State *L); /* session:request_many(specs, opts) */
 void iblai_batch_open(lua_State *L);
 void iblai_batch_abandon(iblai_session *s); /* detaches a batch left behind by a raised error */
+size_t iblai_on_body(char *p, size_t size, size_t n, void *transfer);
+size_t iblai_on_header(char *p, size_t size, size_t n, void *transfer);
 
 /* ---- auth and redaction (auth.c) ---- */
 int iblai_has_crlf(const char *s, size_t n);

@@ -72,9 +72,28 @@ static int session_tostring(lua_State *L) {
   return 1;
 }
 
+/* A handle with the session's fixed options; per-request options are set by the transfer. */
 CURL *iblai_session_take_easy(iblai_session *s) {
   if (s->npool > 0) return s->pool[--s->npool];
-  return curl_easy_init();
+  CURL *e = curl_easy_init();
+  if (!e) return NULL;
+  curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* redirects are ours: the key must not follow */
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->connect_timeout * 1000));
+  curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, iblai_on_body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, iblai_on_header);
+  if (s->proxy) curl_easy_setopt(e, CURLOPT_PROXY, s->proxy);
+  if (s->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+  if (s->verbose) {
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, iblai_debug_redacted);
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+  }
+  return e;
 }
 
 void iblai_session_give_easy(iblai_session *s, CURL *easy) {

@@ -50,7 +50,12 @@ static void batch_free(batch *b) {
     transfer *t = &b->t[i];
     if (t->state == T_RUNNING && s->multi) curl_multi_remove_handle(s->multi, t->easy);
     if (t->easy) {
-      curl_easy_reset(t->easy);
+      /* pooled handles must not point into the transfer being freed */
+      curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
       iblai_session_give_easy(s, t->easy);
     }
     free(t->method);
@@ -232,8 +237,9 @@ static void read_spec(lua_State *L, iblai_session *s, transfer *t, int spec) {
   for (char *p = t->method; p && *p; p++) *p = (char)toupper((unsigned char)*p);
   if (body) t->body = dup_lstring(body, body_len);
   t->body_len = body_len;
+  int relative = url[0] == '/';
   char *full;
-  if (url[0] == '/') {
+  if (relative) {
     size_t n = strlen(s->base_url) + strlen(url) + 1;
     full = malloc(n);
     if (full) snprintf(full, n, "%s%s", s->base_url, url);
@@ -244,16 +250,23 @@ static void read_spec(lua_State *L, iblai_session *s, transfer *t, int spec) {
     free(full);
     luaL_error(L, "out of memory");
   }
-  set_url(s, t, full);
+  if (relative) { /* a path under base_url is on the session's origin: no need to parse it */
+    t->url = full;
+    t->origin0 = strdup(s->origin);
+    t->same_origin = 1;
+    if (!t->origin0) luaL_error(L, "out of memory");
+  } else {
+    set_url(s, t, full);
+  }
   lua_pop(L, 6);
   if (!header_name_ok(t->method)) fail(t, "config", "'%s' is not an HTTP method", method);
   else if (!t->origin0) fail(t, "config", "'%s' is not an absolute http(s) URL or a path starting with /", url);
-  else if (has_userinfo(t->url))
+  else if (!relative && has_userinfo(t->url))
     fail(t, "config", "credentials in URLs are not accepted; use the api_key option");
   read_headers(L, t, spec);
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+size_t iblai_on_body(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ud;
   size_t len = size * n;
   if ((curl_off_t)(t->body_in.len + len) > t->max_bytes) {
@@ -263,7 +276,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return iblai_buf_append(&t->body_in, p, len) == 0 ? len : 0;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ud;
   size_t len = size * n;
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head_in.len = 0; /* a new response: 1xx or redirect */
@@ -273,7 +286,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 static int start(iblai_session *s, transfer *t) {
   CURL *e = t->easy ? t->easy : (t->easy = iblai_session_take_easy(s));
   if (!e) return -1;
-  curl_easy_reset(e);
   t->body_in.len = t->head_in.len = 0;
   t->status = 0;
   t->too_large = 0;
@@ -294,38 +306,27 @@ static int start(iblai_session *s, transfer *t) {
   if (!(l = curl_slist_append(t->sent_headers, "Expect:"))) return -1;
   t->sent_headers = l;
 
+  /* The session's fixed options were set when the handle was made; these change per attempt. */
   curl_easy_setopt(e, CURLOPT_URL, t->url);
-  curl_easy_setopt(e, CURLOPT_SHARE, s->share);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* redirects are ours: the key must not follow */
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(t->timeout * 1000));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->connect_timeout * 1000));
-  curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->sent_headers);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, t->max_bytes);
-  if (s->proxy) curl_easy_setopt(e, CURLOPT_PROXY, s->proxy);
-  if (s->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
-  if (s->verbose) {
-    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, iblai_debug_redacted);
-    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
-  }
+  curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+  int is_post = strcmp(t->method, "POST") == 0;
   if (strcmp(t->method, "HEAD") == 0) {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else if (strcmp(t->method, "GET") != 0 || t->body) {
-    if (strcmp(t->method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
-    if (t->body || strcmp(t->method, "POST") == 0) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? t->body : "");
-    }
+  } else if (t->body || is_post) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? t->body : "");
+    if (!is_post) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+  } else {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (strcmp(t->method, "GET") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
   }
   if (curl_multi_add_handle(s->multi, e) != CURLM_OK) return -1;
   t->state = T_RUNNING;

@@ -1,0 +1,97 @@
+-- The iblai program: scripts, -e, arg, tracebacks, exit codes, Ctrl-C, no files needed on disk.
+local helpers = require "support.helpers"
+
+local function write_script(source)
+  local path = os.tmpname() .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(source)
+  f:close()
+  return path
+end
+
+describe("the iblai program", function()
+  it("runs a script with arg and ... set", function()
+    local script = write_script [[
+      print(arg[0]:match("[^/]+$"), arg[1], arg[2], select("#", ...), ...)
+      print(iblai.version, require("iblai.core").version)
+    ]]
+    local code, out = helpers.run { script, "a", "b c" }
+    assert.equal(0, code)
+    local name = script:match("[^/]+$")
+    assert.matches(name .. "\ta\tb c\t2\ta\tb c", out, 1, true)
+    os.remove(script)
+  end)
+
+  it("runs code given with -e", function()
+    local code, out = helpers.run { "-e", "print(1 + 1)" }
+    assert.equal(0, code)
+    assert.equal("2\n", out)
+  end)
+
+  it("prints errors with a traceback and exits 1", function()
+    local script = write_script "local function f() error('boom') end\nf()\n"
+    local code, out, err = helpers.run { script }
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("boom", err)
+    assert.matches("stack traceback", err)
+    os.remove(script)
+  end)
+
+  it("prints Error objects through their __tostring", function()
+    local code, _, err = helpers.run { "-e", "local c = iblai.new{base_url='http://127.0.0.1:1', retries=0}; " ..
+      "error(select(2, c:request{path='/x'}))" }
+    assert.equal(1, code)
+    assert.matches("^iblai: Couldn't connect", err)
+  end)
+
+  it("exits 2 on a usage error and 0 on --help", function()
+    local code, _, err = helpers.run { "no-such-command" }
+    assert.equal(2, code)
+    assert.matches("unknown command", err)
+    code = helpers.run { "--help" }
+    assert.equal(0, code)
+  end)
+
+  it("finds every iblai module from inside the binary, from any directory", function()
+    local code, out = helpers.run { "-e",
+      "package.path = ''; package.cpath = ''; require 'iblai'; require 'iblai.errors'; " ..
+      "require 'iblai.httpd'; print(package.searchpath('iblai', package.path))" }
+    assert.equal(0, code)
+    assert.matches("^nil", out)
+  end)
+
+  it("stops a script waiting on a request when interrupted", function()
+    local server = helpers.test_server()
+    local script = write_script(([[
+      local c = assert(iblai.new{ base_url = %q, timeout = 30 })
+      io.stderr:write("waiting\n")
+      c:request{ path = "/delay", query = { s = 20 } }
+      print("not reached")
+    ]]):format(server.url))
+    local err = os.tmpname()
+    local pidfile = os.tmpname()
+    local started = os.time()
+    os.execute(("%s %s 2>%s & echo $! > %s; sleep 0.7; kill -INT $(cat %s); wait $(cat %s)"):format(
+      helpers.quote(helpers.program), helpers.quote(script), err, pidfile, pidfile, pidfile))
+    local f = assert(io.open(err))
+    local text = f:read("a")
+    f:close()
+    assert.matches("interrupted", text)
+    assert.is_true(os.time() - started < 15)
+    server.stop()
+    os.remove(script)
+    os.remove(err)
+    os.remove(pidfile)
+  end)
+
+  it("masks the key in verbose output", function()
+    local server = helpers.test_server()
+    local code, _, err = helpers.run { "-e", ("local c = iblai.new{base_url=%q, api_key='VERY-SECRET', verbose=true}; " ..
+      "assert(c:request{path='/echo'})"):format(server.url) }
+    server.stop()
+    assert.equal(0, code)
+    assert.matches("Authorization: [redacted]", err, 1, true)
+    assert.is_nil(err:find("VERY-SECRET", 1, true))
+  end)
+end)
