@@ -37,7 +37,7 @@ LIBSO     := $(B)/lib/libiblai.so
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
-$(OBJ)/%.o: src/%.c src/internal.h src/iblai.h | $(OBJ)
+$(OBJ)/%.o: src/%.c src/internal.h src/iblai.h src/httpd.h | $(OBJ)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(OBJ)/modules.o: $(B)/gen/modules.c | $(OBJ)

@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <lua.h>
 #include <lauxlib.h>
+#include "httpd.h"
 
 #define SERVER_MT "iblai.httpd.Server"
 

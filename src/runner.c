@@ -8,8 +8,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "iblai.h"
-
-int luaopen_iblai_httpd(lua_State *L);
+#include "httpd.h"
 
 static lua_State *running_state; /* only for the SIGINT handler, as in lua.c */
 static volatile sig_atomic_t interrupted;
