@@ -5,6 +5,7 @@ local M = {}
 -- Subcommand name -> module; each module has main(args, prog) returning an exit status.
 M.commands = {
   { name = "run", summary = "run an automation script: iblai run SCRIPT.lua [args]" },
+  { name = "sandbox", module = "iblai.cli.sandbox", summary = "a local simulator of the Data Manager" },
 }
 
 local USAGE = [[
@@ -22,7 +23,6 @@ function M.usage()
   return table.concat(lines, "\n") .. "\n"
 end
 
---- Registers a subcommand (the subcommand modules call this when loaded).
 function M.find(name)
   for _, c in ipairs(M.commands) do
     if c.name == name then return c end

@@ -1,0 +1,66 @@
+--- Chat-history export: POST starts a task that is ready after a few polls; the poll answers
+-- 200 {"state": "task_not_ready"} until then, then the history as JSON, or CSV with to_csv=true.
+local respond = require "iblai.sandbox.respond"
+local scope = require "iblai.sandbox.routes.scope"
+local Rng = require "iblai.sandbox.rng"
+
+local BASE = "/api/ai-mentor/orgs/{org}/users/{user_id}/"
+local POLLS_BEFORE_READY = 2
+
+local function csv_field(v)
+  v = tostring(v)
+  if v:find('[,"\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+
+return function(router, model)
+  local s = model.state
+  local rng = Rng.new(#s.users * 7919 + 17)
+
+  local function history(username)
+    local items = {}
+    for _, c in ipairs(s.conversations) do
+      if c.user_id == username then
+        items[#items + 1] = { type = "human", content = c.first_message, timestamp = c.inserted_at, session_id = c.id }
+        items[#items + 1] = { type = "ai", content = ("Let's work through %s together."):format(c.topics[1].name),
+          timestamp = c.inserted_at, session_id = c.id }
+      end
+    end
+    return items
+  end
+
+  router:add(BASE .. "export-chathistory/", {
+    POST = function(_, p)
+      local user, err = scope.user(model, p)
+      if not user then return err end
+      local id = rng:uuid()
+      s.tasks[id] = { username = user.username, polls = 0 }
+      return respond.json(200, { task_id = id })
+    end,
+  })
+
+  router:add(BASE .. "downloads/tasks/{task_id}/", {
+    GET = function(req, p)
+      local user, err = scope.user(model, p)
+      if not user then return err end
+      local task = s.tasks[p.task_id]
+      if not task or task.username ~= user.username then return respond.not_found("Task not found") end
+      local to_csv = req.query.to_csv
+      if to_csv and to_csv ~= "true" and to_csv ~= "false" then
+        return respond.invalid { to_csv = { "Must be a valid boolean." } }
+      end
+      task.polls = task.polls + 1
+      if task.polls <= POLLS_BEFORE_READY then return respond.json(200, { state = "task_not_ready" }) end
+      local items = history(task.username)
+      if to_csv == "true" then
+        local lines = { "type,content,timestamp,session_id" }
+        for _, it in ipairs(items) do
+          lines[#lines + 1] = table.concat({ csv_field(it.type), csv_field(it.content), csv_field(it.timestamp),
+            csv_field(it.session_id) }, ",")
+        end
+        return { status = 200, body = table.concat(lines, "\n") .. "\n", headers = { ["Content-Type"] = "text/csv" } }
+      end
+      return respond.json(200, items)
+    end,
+  })
+end
