@@ -1,13 +1,15 @@
 #!/bin/sh
-# make demo: start a local server on a free port, run the example against it, stop it.
+# make demo: start the sandbox on a free port, run the main example against it, stop it.
 set -eu
 cd "$(dirname "$0")/.."
 portfile=$(mktemp)
-build/bin/iblai spec/support/server.lua > "$portfile" &
-server=$!
-trap 'kill $server 2>/dev/null; rm -f "$portfile"' EXIT
-for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$portfile" ] && break; sleep 0.2; done
+build/bin/iblai sandbox --quiet --seed 7 --users 60 > "$portfile" &
+sandbox=$!
+trap 'kill $sandbox 2>/dev/null; rm -f "$portfile"' EXIT
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do [ -s "$portfile" ] && break; sleep 0.2; done
 port=$(awk '{print $2}' "$portfile")
-echo "demo server on http://127.0.0.1:$port"
-IBLAI_BASE_URL="http://127.0.0.1:$port" IBLAI_API_KEY=demo-key IBLAI_ORG=main IBLAI_USERNAME=demo \
-  build/bin/iblai examples/hello.lua
+echo "sandbox on http://127.0.0.1:$port"
+admin=$(curl -s -H "Authorization: Api-Token demo" "http://127.0.0.1:$port/api/core/platform/users/?page_size=1" |
+  sed 's/.*"username":"\([^"]*\)".*/\1/')
+IBLAI_BASE_URL="http://127.0.0.1:$port" IBLAI_API_KEY=demo IBLAI_ORG=main IBLAI_USERNAME="$admin" \
+  build/bin/iblai examples/org_overview.lua

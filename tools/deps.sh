@@ -2,7 +2,7 @@
 # Installs the Debian packages the project needs (as root), or prints the apt-get line.
 set -eu
 pkgs="lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check lua-argparse lua-yaml
-libmicrohttpd-dev luarocks valgrind pkg-config make gcc curl"
+libmicrohttpd-dev luarocks valgrind pkg-config make gcc curl wrk"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -11,7 +11,7 @@ local function shell_quote(s)
 end
 M.quote = shell_quote
 
---- Starts `iblai SCRIPT args...` which prints "port N pid P" once listening.
+--- Starts `iblai ARGS...` (a server script or `sandbox`), which prints "port N pid P" once listening.
 function M.start_server(script, ...)
   local parts = { "exec", wrapper, shell_quote(M.program), shell_quote(script) }
   for _, a in ipairs { ... } do parts[#parts + 1] = shell_quote(a) end
@@ -32,6 +32,13 @@ end
 
 function M.test_server()
   return M.start_server(M.root .. "/spec/support/server.lua")
+end
+
+M.TODAY = "2026-11-24"
+
+--- Starts `iblai sandbox` with a fixed day so its data is the same on every run.
+function M.sandbox(...)
+  return M.start_server("sandbox", "--quiet", "--today", M.TODAY, ...)
 end
 
 --- Runs the iblai program; returns exit code, stdout, stderr.

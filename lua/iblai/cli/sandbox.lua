@@ -16,6 +16,7 @@ local function parser(prog)
   p:option("--rate-limit", "Requests per second before 429 with Retry-After.", "0"):convert(tonumber)
   p:option("--api-key", "Accept only this key (any key is accepted otherwise).")
   p:option("--script", "A Lua file that adds or overrides routes.")
+  p:flag("--quiet", "Print only the port line.")
   return p
 end
 
@@ -45,10 +46,13 @@ function M.main(args, prog)
   local admin = sandbox.model.state.users[1].username
   io.write(("port %d pid %d\n"):format(port, require("iblai.httpd").pid()))
   io.stdout:flush()
-  io.stderr:write(("iblai sandbox: org %s with %d users on http://127.0.0.1:%d (Ctrl-C stops)\n"):format(
-    sandbox.model.state.org, #sandbox.model.state.users, port))
-  io.stderr:write(("  export IBLAI_BASE_URL=http://127.0.0.1:%d IBLAI_API_KEY=%s IBLAI_ORG=%s IBLAI_USERNAME=%s\n"):format(
-    port, opts.api_key or "sandbox", sandbox.model.state.org, admin))
+  if not opts.quiet then
+    local st = sandbox.model.state
+    io.stderr:write(("iblai sandbox: org %s with %d users on http://127.0.0.1:%d (Ctrl-C stops)\n"):format(
+      st.org, #st.users, port))
+    io.stderr:write(("  export IBLAI_BASE_URL=http://127.0.0.1:%d IBLAI_API_KEY=%s IBLAI_ORG=%s IBLAI_USERNAME=%s\n")
+      :format(port, opts.api_key or "sandbox", st.org, admin))
+  end
   sandbox:run()
   return 0
 end
