@@ -24,7 +24,7 @@ VERSION   := 0.1.0
 B         := build
 OBJ       := $(B)/obj
 CMOD      := $(B)/lib/lua/iblai
-CORE_SRC  := src/core.c src/session.c src/transfer.c src/auth.c src/retry.c src/url.c \
+CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
              src/error.c src/numbers.c src/buffer.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
 LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)

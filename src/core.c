@@ -22,6 +22,7 @@ int luaopen_iblai_core(lua_State *L) {
     {NULL, NULL}};
   iblai_error_open(L);
   iblai_batch_open(L);
+  iblai_stream_open(L);
   iblai_session_open(L);
   luaL_newlib(L, funcs);
   lua_pushliteral(L, IBLAI_VERSION);

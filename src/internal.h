@@ -12,6 +12,7 @@
 #define IBLAI_SESSION_MT "iblai.Session"
 #define IBLAI_ERROR_MT "iblai.Error"
 #define IBLAI_BATCH_MT "iblai.Batch"
+#define IBLAI_STREAM_MT "iblai.Stream"
 #define IBLAI_INTERRUPT_KEY "iblai.interrupt"
 
 /* ---- growable byte buffer (buffer.c) ---- */
@@ -39,7 +40,7 @@ typedef struct iblai_session {
   curl_off_t max_response_bytes;
   int log_ref, sleep_ref; /* Lua hooks in the registry, or LUA_NOREF */
   uint64_t rng;
-  void *active;         /* the batch whose transfers are in the multi handle, if any */
+  struct iblai_batch *batches; /* every live batch; their transfers share the multi handle */
   int busy;             /* inside a request: hooks may not close the session */
   int closed;
 } iblai_session;
@@ -51,13 +52,68 @@ CURL *iblai_session_take_easy(iblai_session *s);
 void iblai_session_give_easy(iblai_session *s, CURL *easy);
 int iblai_pcall_hook(lua_State *L, int ref, int nargs); /* lua_pcall status */
 
-/* ---- transfers (transfer.c) ---- */
-int iblai_request(lua_State *L);      /* session:request(spec) */
-int iblai_request_many(lua_State *L); /* session:request_many(specs, opts) */
-void iblai_batch_open(lua_State *L);
-void iblai_batch_abandon(iblai_session *s); /* detaches a batch left behind by a raised error */
+/* ---- one request through its attempts and redirects (transfer.c) ---- */
+enum { T_WAITING, T_RUNNING, T_DONE };
+
+typedef struct iblai_transfer {
+  int state;
+  struct iblai_batch *owner;
+  CURL *easy;
+  char *method, *url, *origin0, *body;
+  size_t body_len;
+  struct curl_slist *user_headers, *sent_headers;
+  double timeout, not_before, started;
+  int max_retries, retry_unsafe, attempts, redirects;
+  int same_origin;  /* url is on the session's origin: the key may go */
+  int cross_origin; /* a redirect left the first origin: caller credentials stay behind */
+  int retryable, too_large;
+  long status;
+  CURLcode rc;
+  curl_off_t max_bytes;
+  const char *fail_kind; /* set when the request failed outside of curl */
+  char *fail_msg;
+  iblai_buf body_in, head_in;
+  char errbuf[CURL_ERROR_SIZE];
+} iblai_transfer;
+
+/* Reads a request table (misuse raises); the transfer is heap-allocated and owned by b. */
+iblai_transfer *iblai_transfer_new(lua_State *L, struct iblai_batch *b, int spec);
+void iblai_transfer_free(iblai_session *s, iblai_transfer *t);
+int iblai_transfer_start(iblai_session *s, iblai_transfer *t);
+int iblai_transfer_finish(lua_State *L, iblai_session *s, iblai_transfer *t, CURLcode rc);
+int iblai_transfer_succeeded(const iblai_transfer *t);
+void iblai_push_response(lua_State *L, iblai_transfer *t);
+void iblai_push_failure(lua_State *L, iblai_transfer *t);
 size_t iblai_on_body(char *p, size_t size, size_t n, void *transfer);
 size_t iblai_on_header(char *p, size_t size, size_t n, void *transfer);
+
+/* ---- batches: transfers driven together on the multi handle (batch.c) ---- */
+typedef struct iblai_batch {
+  iblai_session *s;
+  iblai_transfer **t;   /* pointers, so transfers never move while curl holds them */
+  int n, cap;
+  int first;            /* transfers before this index were delivered and freed (streams) */
+  int running, concurrency;
+  struct iblai_batch **holder; /* cleared when the batch is freed */
+  struct iblai_batch *next, *prev;
+} iblai_batch;
+
+/* A batch linked into the session; *holder is set to it now and to NULL when it is freed. */
+iblai_batch *iblai_batch_create(iblai_session *s, int concurrency, iblai_batch **holder);
+/* Pushes a userdata that frees the batch if an error unwinds past it. */
+iblai_batch *iblai_batch_new(lua_State *L, int session_idx, int concurrency);
+void iblai_batch_free(iblai_batch *b);
+iblai_transfer *iblai_batch_slot(lua_State *L, iblai_batch *b); /* a new zeroed transfer, owned by b */
+/* Runs until transfer `until` is done (or all, when until < 0); errors raise after freeing b. */
+void iblai_batch_run(lua_State *L, iblai_batch *b, int until);
+void iblai_batch_open(lua_State *L);
+void iblai_session_free_batches(iblai_session *s);
+int iblai_request(lua_State *L);      /* session:request(spec) */
+int iblai_request_many(lua_State *L); /* session:request_many(specs, opts) */
+
+/* ---- streams: requests added one by one, answers taken in order (stream.c) ---- */
+int iblai_stream_new(lua_State *L);   /* session:stream{concurrency=} */
+void iblai_stream_open(lua_State *L);
 
 /* ---- auth and redaction (auth.c) ---- */
 int iblai_has_crlf(const char *s, size_t n);

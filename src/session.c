@@ -33,7 +33,7 @@ iblai_session *iblai_check_session(lua_State *L, int idx) {
 
 static void session_release(iblai_session *s, lua_State *L) {
   if (s->closed) return;
-  iblai_batch_abandon(s);
+  iblai_session_free_batches(s);
   s->closed = 1;
   for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);
   free(s->pool);
@@ -350,6 +350,7 @@ static int session_concurrency(lua_State *L) {
 void iblai_session_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"request", iblai_request},         {"request_many", iblai_request_many},
+    {"stream", iblai_stream_new},
     {"close", session_close},           {"base_url", session_base_url},
     {"origin", session_origin},         {"concurrency", session_concurrency},
     {NULL, NULL}};

@@ -1,4 +1,4 @@
-/* The transfer loop: requests in flight on one curl multi handle, with retries and redirects. */
+/* One request through its attempts: building it, sending it, deciding what follows each answer. */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,105 +10,36 @@
 #include <time.h>
 #include "internal.h"
 
-enum { T_WAITING, T_RUNNING, T_DONE };
-
-typedef struct transfer {
-  int state;
-  CURL *easy;
-  char *method, *url, *origin0, *body;
-  size_t body_len;
-  struct curl_slist *user_headers, *sent_headers;
-  double timeout, not_before, started;
-  int max_retries, retry_unsafe, attempts, redirects;
-  int same_origin;  /* url is on the session's origin: the key may go */
-  int cross_origin; /* a redirect left the first origin: caller credentials stay behind */
-  int retryable, too_large;
-  long status;
-  CURLcode rc;
-  curl_off_t max_bytes;
-  const char *fail_kind; /* set when the request failed outside of curl */
-  char *fail_msg;
-  iblai_buf body_in, head_in;
-  char errbuf[CURL_ERROR_SIZE];
-} transfer;
-
-typedef struct batch {
-  iblai_session *s;
-  transfer *t;
-  int n;
-} batch;
-
 double iblai_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void batch_free(batch *b) {
-  iblai_session *s = b->s;
-  for (int i = 0; i < b->n; i++) {
-    transfer *t = &b->t[i];
-    if (t->state == T_RUNNING && s->multi) curl_multi_remove_handle(s->multi, t->easy);
-    if (t->easy) {
-      /* pooled handles must not point into the transfer being freed */
-      curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
-      iblai_session_give_easy(s, t->easy);
-    }
-    free(t->method);
-    free(t->url);
-    free(t->origin0);
-    free(t->body);
-    free(t->fail_msg);
-    curl_slist_free_all(t->user_headers);
-    curl_slist_free_all(t->sent_headers);
-    iblai_buf_free(&t->body_in);
-    iblai_buf_free(&t->head_in);
+typedef iblai_transfer transfer;
+
+void iblai_transfer_free(iblai_session *s, transfer *t) {
+  if (!t) return;
+  if (t->state == T_RUNNING && s->multi) curl_multi_remove_handle(s->multi, t->easy);
+  if (t->easy) {
+    /* pooled handles must not point into the transfer being freed */
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
+    iblai_session_give_easy(s, t->easy);
   }
-  free(b->t);
-  b->t = NULL;
-  b->n = 0;
-  if (s->active == b) s->active = NULL;
-  s->busy = 0;
-}
-
-static int batch_gc(lua_State *L) {
-  batch *b = luaL_checkudata(L, 1, IBLAI_BATCH_MT);
-  if (b->s) batch_free(b);
-  return 0;
-}
-
-void iblai_batch_abandon(iblai_session *s) {
-  if (s->active) batch_free(s->active);
-}
-
-void iblai_batch_open(lua_State *L) {
-  if (luaL_newmetatable(L, IBLAI_BATCH_MT)) {
-    lua_pushcfunction(L, batch_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
-}
-
-/* A batch is a userdata so that a raised error still frees its transfers when collected. */
-static batch *batch_new(lua_State *L, iblai_session *s, int n) {
-  iblai_batch_abandon(s);
-  batch *b = lua_newuserdatauv(L, sizeof *b, 1);
-  memset(b, 0, sizeof *b);
-  luaL_setmetatable(L, IBLAI_BATCH_MT);
-  lua_pushvalue(L, 1);
-  lua_setiuservalue(L, -2, 1); /* keeps the session alive as long as the batch */
-  b->s = s;
-  if (n > 0) {
-    b->t = calloc((size_t)n, sizeof *b->t);
-    if (!b->t) luaL_error(L, "out of memory");
-  }
-  b->n = n;
-  s->active = b;
-  return b;
+  free(t->method);
+  free(t->url);
+  free(t->origin0);
+  free(t->body);
+  free(t->fail_msg);
+  curl_slist_free_all(t->user_headers);
+  curl_slist_free_all(t->sent_headers);
+  iblai_buf_free(&t->body_in);
+  iblai_buf_free(&t->head_in);
+  free(t);
 }
 
 static void fail(transfer *t, const char *kind, const char *fmt, ...) {
@@ -201,8 +132,10 @@ static void read_headers(lua_State *L, transfer *t, int spec) {
 static const char *const spec_fields[] = {"method", "url", "headers", "body", "timeout",
                                           "retries", "retry_unsafe", NULL};
 
-/* Reads one request table; misuse raises, bad data marks the transfer failed. */
-static void read_spec(lua_State *L, iblai_session *s, transfer *t, int spec) {
+/* Reads one request table into a new transfer owned by b; misuse raises, bad data marks it failed. */
+transfer *iblai_transfer_new(lua_State *L, iblai_batch *b, int spec) {
+  iblai_session *s = b->s;
+  transfer *t = iblai_batch_slot(L, b);
   lua_pushnil(L);
   while (lua_next(L, spec)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
@@ -264,6 +197,7 @@ static void read_spec(lua_State *L, iblai_session *s, transfer *t, int spec) {
   else if (!relative && has_userinfo(t->url))
     fail(t, "config", "credentials in URLs are not accepted; use the api_key option");
   read_headers(L, t, spec);
+  return t;
 }
 
 size_t iblai_on_body(char *p, size_t size, size_t n, void *ud) {
@@ -283,7 +217,7 @@ size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
   return iblai_buf_append(&t->head_in, p, len) == 0 ? len : 0;
 }
 
-static int start(iblai_session *s, transfer *t) {
+int iblai_transfer_start(iblai_session *s, transfer *t) {
   CURL *e = t->easy ? t->easy : (t->easy = iblai_session_take_easy(s));
   if (!e) return -1;
   t->body_in.len = t->head_in.len = 0;
@@ -418,7 +352,7 @@ static int follow_redirect(lua_State *L, iblai_session *s, transfer *t) {
 }
 
 /* Decides what happens after one attempt; returns a lua_pcall status (hooks may fail). */
-static int finish(lua_State *L, iblai_session *s, transfer *t, CURLcode rc) {
+int iblai_transfer_finish(lua_State *L, iblai_session *s, transfer *t, CURLcode rc) {
   curl_multi_remove_handle(s->multi, t->easy);
   t->rc = rc;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
@@ -449,64 +383,6 @@ static int finish(lua_State *L, iblai_session *s, transfer *t, CURLcode rc) {
     t->not_before = iblai_now() + delay;
   }
   return LUA_OK;
-}
-
-static volatile sig_atomic_t *interrupt_flag(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, IBLAI_INTERRUPT_KEY);
-  volatile sig_atomic_t *flag = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  return flag;
-}
-
-/* Runs every transfer of the batch to its end; returns LUA_OK, or an error status with its message pushed. */
-static int run(lua_State *L, batch *b, int concurrency) {
-  iblai_session *s = b->s;
-  volatile sig_atomic_t *interrupted = interrupt_flag(L);
-  int running = 0;
-  for (;;) {
-    double now = iblai_now(), wake = INFINITY;
-    int waiting = 0;
-    for (int i = 0; i < b->n; i++) {
-      transfer *t = &b->t[i];
-      if (t->state != T_WAITING) continue;
-      if (t->not_before <= now && running < concurrency) {
-        if (start(s, t) != 0) fail(t, "network", "could not start the transfer (out of memory)");
-        else running++;
-      } else {
-        waiting++;
-        if (t->not_before > now && t->not_before < wake) wake = t->not_before;
-      }
-    }
-    int still;
-    curl_multi_perform(s->multi, &still);
-    CURLMsg *m;
-    int queued;
-    while ((m = curl_multi_info_read(s->multi, &queued))) {
-      if (m->msg != CURLMSG_DONE) continue;
-      transfer *t = NULL;
-      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-      running--;
-      int st = finish(L, s, t, m->data.result);
-      if (st != LUA_OK) return st;
-      if (t->state == T_WAITING) {
-        wake = 0;
-        waiting++;
-      }
-    }
-    if (running == 0 && waiting == 0) return LUA_OK;
-    if (interrupted && *interrupted) {
-      lua_pushliteral(L, "interrupted!");
-      return LUA_ERRRUN;
-    }
-    if (wake == 0) continue;
-    now = iblai_now();
-    int timeout_ms = 1000;
-    if (wake < INFINITY) {
-      double ms = ceil((wake - now) * 1000);
-      timeout_ms = ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
-    }
-    if (timeout_ms > 0 || running > 0) curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);
-  }
 }
 
 static void push_headers(lua_State *L, const iblai_buf *head) {
@@ -554,11 +430,11 @@ static void set_common(lua_State *L, transfer *t) {
   }
 }
 
-static int succeeded(const transfer *t) {
+int iblai_transfer_succeeded(const transfer *t) {
   return !t->fail_kind && t->rc == CURLE_OK && !t->too_large;
 }
 
-static void push_response(lua_State *L, transfer *t) {
+void iblai_push_response(lua_State *L, transfer *t) {
   lua_createtable(L, 0, 6);
   set_common(L, t);
   push_headers(L, &t->head_in);
@@ -567,7 +443,7 @@ static void push_response(lua_State *L, transfer *t) {
   lua_setfield(L, -2, "body");
 }
 
-static void push_failure(lua_State *L, transfer *t) {
+void iblai_push_failure(lua_State *L, transfer *t) {
   if (t->fail_kind) {
     iblai_error_push(L, t->fail_kind, t->fail_msg ? t->fail_msg : "request failed");
   } else if (t->too_large || t->rc == CURLE_FILESIZE_EXCEEDED) {
@@ -587,74 +463,4 @@ static void push_failure(lua_State *L, transfer *t) {
   set_common(L, t);
   lua_pushboolean(L, t->retryable);
   lua_setfield(L, -2, "retryable");
-}
-
-static void run_or_raise(lua_State *L, batch *b, int concurrency) {
-  b->s->busy = 1;
-  int st = run(L, b, concurrency);
-  b->s->busy = 0;
-  if (st != LUA_OK) {
-    batch_free(b);
-    lua_error(L);
-  }
-}
-
-/* session:request{method=, url=, headers=, body=, timeout=, retries=, retry_unsafe=} */
-int iblai_request(lua_State *L) {
-  iblai_session *s = iblai_check_session(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  if (s->busy) return luaL_error(L, "iblai.Session is busy: a hook may not start requests");
-  lua_settop(L, 2);
-  batch *b = batch_new(L, s, 1);
-  read_spec(L, s, &b->t[0], 2);
-  run_or_raise(L, b, 1);
-  transfer *t = &b->t[0];
-  if (succeeded(t)) {
-    push_response(L, t);
-    batch_free(b);
-    return 1;
-  }
-  luaL_pushfail(L);
-  push_failure(L, t);
-  batch_free(b);
-  return 2;
-}
-
-/* session:request_many(specs, {concurrency=}) -> responses, errors (aligned by index) */
-int iblai_request_many(lua_State *L) {
-  iblai_session *s = iblai_check_session(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  if (s->busy) return luaL_error(L, "iblai.Session is busy: a hook may not start requests");
-  int concurrency = s->concurrency;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_getfield(L, 3, "concurrency");
-    concurrency = (int)luaL_optinteger(L, -1, concurrency);
-    luaL_argcheck(L, concurrency >= 1, 3, "concurrency must be 1 or more");
-    lua_pop(L, 1);
-  }
-  lua_settop(L, 2);
-  int n = (int)luaL_len(L, 2);
-  batch *b = batch_new(L, s, n);
-  for (int i = 0; i < n; i++) {
-    lua_geti(L, 2, i + 1);
-    luaL_argcheck(L, lua_istable(L, -1), 2, "every request must be a table");
-    read_spec(L, s, &b->t[i], lua_gettop(L));
-    lua_pop(L, 1);
-  }
-  run_or_raise(L, b, concurrency);
-  lua_createtable(L, n, 0);
-  lua_createtable(L, n, 0);
-  for (int i = 0; i < n; i++) {
-    transfer *t = &b->t[i];
-    if (succeeded(t)) {
-      push_response(L, t);
-      lua_rawseti(L, -3, i + 1);
-    } else {
-      push_failure(L, t);
-      lua_rawseti(L, -2, i + 1);
-    }
-  }
-  batch_free(b);
-  return 2;
 }
