@@ -342,6 +342,15 @@ static int session_origin(lua_State *L) {
   return 1;
 }
 
+/* session:in_flight(): transfers now in the multi handle, across every batch and stream. */
+static int session_in_flight(lua_State *L) {
+  iblai_session *s = iblai_check_session(L, 1);
+  lua_Integer n = 0;
+  for (iblai_batch *b = s->batches; b; b = b->next) n += b->running;
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 static int session_concurrency(lua_State *L) {
   lua_pushinteger(L, iblai_check_session(L, 1)->concurrency);
   return 1;
@@ -350,7 +359,7 @@ static int session_concurrency(lua_State *L) {
 void iblai_session_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"request", iblai_request},         {"request_many", iblai_request_many},
-    {"stream", iblai_stream_new},
+    {"stream", iblai_stream_new},       {"in_flight", session_in_flight},
     {"close", session_close},           {"base_url", session_base_url},
     {"origin", session_origin},         {"concurrency", session_concurrency},
     {NULL, NULL}};

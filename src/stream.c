@@ -36,11 +36,20 @@ int iblai_stream_new(lua_State *L) {
   return 1;
 }
 
-/* stream:add(request) -> ticket; the request starts at the next turn of any transfer loop. */
+/* stream:add(request) -> ticket. With a free slot the request goes out now, so it downloads
+ * while the caller works; otherwise it starts when an earlier one finishes. */
 static int stream_add(lua_State *L) {
   stream *st = check_stream(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  iblai_transfer_new(L, st->b, 2);
+  iblai_batch *b = st->b;
+  iblai_transfer *t = iblai_transfer_new(L, b, 2);
+  if (t->state == T_WAITING && b->running < b->concurrency && !b->s->busy) {
+    if (iblai_transfer_start(b->s, t) == 0) {
+      int still;
+      b->running++;
+      curl_multi_perform(b->s->multi, &still); /* non-blocking: sends what it can */
+    }
+  }
   lua_pushinteger(L, ++st->added);
   return 1;
 }

@@ -150,4 +150,6 @@ function Client:request_many(reqs, opts)
   return results, errs
 end
 
+require("iblai.calls")(Client)
+
 return M

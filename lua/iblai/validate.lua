@@ -83,7 +83,7 @@ end
 local function unknown(op, name)
   local names = param_names(op)
   local guess = ops.closest(name, names)
-  local message = ("unknown parameter '%s' for %s"):format(name, op.id)
+  local message = ("unknown parameter '%s'"):format(name)
   if guess then message = message .. ("; did you mean '%s'?"):format(guess) end
   if #names > 0 then message = message .. " (it takes: " .. table.concat(names, ", ") .. ")" end
   return fail(op, name, message, nil, nil)
@@ -101,13 +101,13 @@ local function check_body(op, body)
           for k in pairs(fields) do n[#n + 1] = k end
           return n
         end)())
-        return fail(op, name, ("unknown body field '%s' for %s%s"):format(tostring(name), op.id,
+        return fail(op, name, ("unknown body field '%s'%s"):format(tostring(name),
           guess and ("; did you mean '%s'?"):format(guess) or ""))
       end
     elseif value ~= nil and not (fact.nullable and value == require("iblai.json").null) then
       local ok, expected = check(fact, value)
       if ok == nil then
-        return fail(op, name, ("body field '%s' of %s must be %s, got %s"):format(name, op.id, expected, show(value)),
+        return fail(op, name, ("body field '%s' must be %s, got %s"):format(name, expected, show(value)),
           expected, value)
       end
       body[name] = ok
@@ -115,7 +115,7 @@ local function check_body(op, body)
   end
   for name, fact in pairs(fields) do
     if fact.required and body[name] == nil then
-      return fail(op, name, ("body field '%s' of %s is required"):format(name, op.id), fact.type, nil)
+      return fail(op, name, ("body field '%s' is required"):format(name), fact.type, nil)
     end
   end
   return body
@@ -143,10 +143,11 @@ function M.request(op, params, defaults)
       return unknown(op, name)
     end
   end
-  for name, source in pairs { org = "IBLAI_ORG or the org option", user_id = "IBLAI_USERNAME or the username option" } do
+  for _, d in ipairs { { "org", "IBLAI_ORG or the org option" }, { "user_id", "IBLAI_USERNAME or the username option" } } do
+    local name, source = d[1], d[2]
     if by_name[name] and values[name] == nil and defaults[name] ~= nil then values[name] = defaults[name] end
     if by_name[name] and by_name[name].loc == "path" and values[name] == nil then
-      return fail(op, name, ("parameter '%s' of %s is required; pass %s=... or set %s"):format(name, op.id, name, source))
+      return fail(op, name, ("parameter '%s' is required; pass %s=... or set %s"):format(name, name, source))
     end
   end
   local q, joined = {}, nil
@@ -154,12 +155,12 @@ function M.request(op, params, defaults)
     local v = values[p.name]
     if v == nil then
       if p.required then
-        return fail(op, p.name, ("parameter '%s' of %s is required (%s)"):format(p.name, op.id, p.type), p.type, nil)
+        return fail(op, p.name, ("parameter '%s' is required (%s)"):format(p.name, p.type), p.type, nil)
       end
     else
       local ok, expected = check(p, v)
       if ok == nil then
-        return fail(op, p.name, ("parameter '%s' of %s must be %s, got %s"):format(p.name, op.id, expected, show(v)),
+        return fail(op, p.name, ("parameter '%s' must be %s, got %s"):format(p.name, expected, show(v)),
           expected, v)
       end
       values[p.name] = ok

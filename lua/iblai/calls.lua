@@ -1,0 +1,140 @@
+--- Operations by operationId: client:call, call_many, each, pages and collect.
+-- Parameters are checked against the generated facts before anything is sent.
+local errors = require "iblai.errors"
+local ops = require "iblai.ops"
+local paginate = require "iblai.paginate"
+local validate = require "iblai.validate"
+
+return function(Client)
+  local CALL_OPTIONS = { timeout = true, retries = true, retry_unsafe = true, headers = true }
+
+  local function unknown_op(id)
+    local guess = type(id) == "string" and ops.closest(id, ops.ids())
+    return nil, errors.new {
+      kind = "validation", op = tostring(id),
+      message = ("unknown operation '%s'%s"):format(tostring(id), guess and ("; did you mean '%s'?"):format(guess) or ""),
+      hint = "`iblai ops PATTERN` lists the operations; nothing was sent",
+    }
+  end
+
+  --- The facts of an operation: method, path, params, body, envelope, ...
+  function Client:operation(id)
+    return ops.get(id)
+  end
+
+  --- Checks params and builds the request table for op (facts or an id).
+  function Client:prepare_call(op, params, opts)
+    if type(op) == "string" then
+      local found = ops.get(op)
+      if not found then return unknown_op(op) end
+      op = found
+    end
+    local req, err = validate.request(op, params, { org = self.org, user_id = self.username })
+    if not req then return nil, err end
+    for k, v in pairs(opts or {}) do
+      if not CALL_OPTIONS[k] then error(("unknown call option '%s'"):format(tostring(k)), 3) end
+      req[k] = v
+    end
+    return req
+  end
+
+  --- Calls an operation; returns the decoded body (true when there is none), or nil and an Error.
+  function Client:call(id, params, opts)
+    if type(id) ~= "string" then error("client:call expects an operationId string", 2) end
+    local req, err = self:prepare_call(id, params, opts)
+    if not req then return nil, err end
+    local res
+    res, err = self:request(req)
+    if not res then return nil, err end
+    if res.body == nil then return true end
+    return res.body
+  end
+
+  --- Many calls at once: { {op_id, params}, ... } -> results, errs aligned with calls.
+  -- A call that fails validation is not sent; a failure never cancels the others.
+  function Client:call_many(calls, opts)
+    if type(calls) ~= "table" then error("client:call_many expects a list of {op_id, params}", 2) end
+    local results, errs, reqs, where = {}, {}, {}, {}
+    for i, c in ipairs(calls) do
+      if type(c) ~= "table" or type(c[1]) ~= "string" then
+        error(("call %d must be {op_id, params}"):format(i), 2)
+      end
+      local req, err = self:prepare_call(c[1], c[2], c[3])
+      if req then
+        reqs[#reqs + 1] = req
+        where[#reqs] = i
+      else
+        errs[i] = err
+      end
+    end
+    local res, failed = self:request_many(reqs, opts)
+    for j, i in ipairs(where) do
+      if res[j] then
+        results[i] = res[j].body == nil and true or res[j].body
+      else
+        errs[i] = failed[j]
+      end
+    end
+    return results, errs
+  end
+
+  local function walker(self, id, params, opts)
+    local op = ops.get(id)
+    if not op then
+      local _, err = unknown_op(id)
+      error(err, 3)
+    end
+    local w, err = paginate.walker(self, op, params, opts)
+    if not w then error(err, 3) end
+    return w
+  end
+
+  --- Iterates over page bodies: for page in client:pages(op, params) do ... end
+  -- Raises the Error if a page fails; `break` stops the requests still in flight.
+  function Client:pages(id, params, opts)
+    local w = walker(self, id, params, opts)
+    local function iter()
+      local body, err = w.next()
+      if err then error(err, 2) end
+      return body
+    end
+    return iter, nil, nil, w
+  end
+
+  --- Iterates over the items of every page: for item in client:each(op, params) do ... end
+  function Client:each(id, params, opts)
+    local w = walker(self, id, params, opts)
+    local items, i = nil, 0
+    local function iter()
+      while true do
+        if items and i < #items then
+          i = i + 1
+          return items[i]
+        end
+        local body, err, list = w.next()
+        if err then error(err, 2) end
+        if not body then return nil end
+        items, i = list, 0
+      end
+    end
+    return iter, nil, nil, w
+  end
+
+  --- Every item of every page in one list, or nil and an Error.
+  function Client:collect(id, params, opts)
+    local ok, w = pcall(walker, self, id, params, opts)
+    if not ok then return nil, w end
+    local out = {}
+    while true do
+      local body, err, list = w.next()
+      if err then
+        w.close()
+        return nil, err
+      end
+      if not body then break end
+      table.move(list, 1, #list, #out + 1, out)
+    end
+    w.close()
+    return out
+  end
+end

@@ -1,0 +1,203 @@
+--- Walking every page of a listing, whatever its envelope. When the first page tells how many
+-- pages there are, the rest are requested concurrently through a stream of the C core and
+-- handed out in order; otherwise the `next` links are followed one at a time.
+local core = require "iblai.core"
+local errors = require "iblai.errors"
+local json = require "iblai.json"
+
+local M = {}
+
+local function int(v)
+  return math.type(v) == "integer" and v or (type(v) == "number" and v == math.floor(v) and math.tointeger(v)) or nil
+end
+
+local function pages_for(count, size)
+  count, size = int(count), int(size)
+  if not count or not size or size < 1 then return nil end
+  return math.max(1, (count + size - 1) // size)
+end
+
+-- Per envelope kind: where the items are, how pages are numbered, how many there are.
+M.KINDS = {
+  drf_page = {
+    page = "page", size = "page_size",
+    items = function(b) return b.results end,
+    total = function(b, size) return pages_for(b.count, size) end,
+    next_url = function(b) return b.next end,
+  },
+  drf_offset = {
+    offset = "offset", size = "limit",
+    items = function(b) return b.results end,
+    total = function(b, size) return pages_for(b.count, size) end,
+    next_url = function(b) return b.next end,
+  },
+  drf_next = {
+    items = function(b) return b.results end,
+    next_url = function(b) return b.next end,
+  },
+  next_page = {
+    page = "page", size = "page_size",
+    items = function(b) return b.results end,
+    total = function(b, size) return pages_for(b.count, size) end,
+  },
+  data_pagination = {
+    page = "page", size = "length",
+    items = function(b) return b.data end,
+    total = function(b) return type(b.pagination) == "table" and int(b.pagination.totalPages) or nil end,
+  },
+  analytics = {
+    page = "page", size = "limit",
+    items = function(b)
+      for _, key in ipairs { "results", "learners", "data", "items" } do
+        if type(b[key]) == "table" then return b[key] end
+      end
+    end,
+    total = function(b)
+      local p = b.pagination
+      if type(p) ~= "table" then return nil end
+      return int(p.total_pages) or int(p.totalPages) or int(p.num_pages) or int(p.pages)
+    end,
+  },
+  scim = {
+    items = function(b) return b.Resources end,
+  },
+}
+
+local function walk_error(op, message, url)
+  return errors.new { kind = "pagination", op = op.id, message = message, method = "GET", url = url }
+end
+
+local function param_fact(op, name)
+  for _, p in ipairs(op.params) do
+    if p.name == name then return p end
+  end
+end
+
+--- The largest page size an operation allows, so a walk takes as few requests as it can.
+local function default_size(op, kind)
+  local fact = kind.size and param_fact(op, kind.size)
+  if not fact then return nil end
+  return math.min(100, fact.maximum or 100)
+end
+
+--- Creates a walker over pages; walker.next() gives each page body (and its items), walker.close()
+-- stops. opts: concurrency, and the call options timeout, retries, headers.
+function M.walker(client, op, params, opts)
+  local kind = M.KINDS[op.envelope]
+  if not kind then
+    error(("%s does not return pages (it has no pagination envelope); use client:call"):format(op.id), 3)
+  end
+  params = params or {}
+  local first = {}
+  for k, v in pairs(params) do first[k] = v end
+  local size = kind.size and (first[kind.size] or default_size(op, kind))
+  if kind.size and size then first[kind.size] = size end
+  local start_page = kind.page and (int(first[kind.page]) or 1) or 1
+  local start_offset = kind.offset and (int(first[kind.offset]) or 0) or 0
+  local concurrency = (opts and opts.concurrency) or client.concurrency
+  local stream = client.session:stream { concurrency = concurrency }
+
+  local call_opts
+  for k, v in pairs(opts or {}) do
+    if k ~= "concurrency" then
+      call_opts = call_opts or {}
+      call_opts[k] = v
+    end
+  end
+  local base, err = client:prepare_call(op, first, call_opts)
+  if not base then
+    stream:close()
+    return nil, err
+  end
+
+  -- The request for page number k (1-based from where the walk started).
+  local function request_for(k)
+    local q = {}
+    for name, v in pairs(base.query) do q[name] = v end
+    if kind.page then q[kind.page] = start_page + k - 1 end
+    if kind.offset then q[kind.offset] = start_offset + (k - 1) * size end
+    local r = {}
+    for name, v in pairs(base) do r[name] = v end
+    r.query = q
+    return client:prepare(r)
+  end
+
+  local self = { stream = stream, delivered = 0, added = 0, total = nil, seen = {}, done = false }
+  local origin = client.session:origin()
+
+  local function add(req)
+    self.added = self.added + 1
+    stream:add(req)
+  end
+  add(request_for(1))
+
+  function self.next()
+    if self.done then return nil end
+    local _, raw, ferr = stream:next()
+    if not raw then
+      self.done = true
+      ferr.op = op.id
+      return nil, ferr
+    end
+    local res, rerr = client:finish(raw, op.id)
+    if not res then
+      self.done = true
+      return nil, rerr
+    end
+    local body = res.body
+    if type(body) ~= "table" or type(kind.items(body)) ~= "table" then
+      self.done = true
+      return nil, walk_error(op, "a page did not have the expected envelope (" .. op.envelope .. ")", res.url)
+    end
+    self.delivered = self.delivered + 1
+    if self.delivered == 1 then
+      self.seen[res.url] = true
+      local used = size or (#kind.items(body) > 0 and #kind.items(body)) or nil
+      if used and not size and (kind.page or kind.offset) then
+        size = used -- the server's default page size; later pages must use the same
+        base.query[kind.size] = size
+      end
+      if kind.offset then
+        self.last = pages_for(math.max(0, (int(body.count) or 0) - start_offset), size)
+      elseif kind.total then
+        local total = kind.total(body, used)
+        self.last = total and math.max(1, total - (start_page - 1))
+      end
+    end
+    if self.last then
+      local last = self.last
+      while self.added < last and self.added < self.delivered + concurrency do add(request_for(self.added + 1)) end
+      if self.delivered >= last then self.done = true end
+    else
+      local nxt = kind.next_url and kind.next_url(body)
+      if kind.page and not kind.next_url and body.next_page ~= nil then nxt = body.next_page end
+      if nxt == nil or nxt == json.null or #kind.items(body) == 0 then
+        self.done = true
+      elseif type(nxt) == "number" then
+        add(request_for(int(nxt) - start_page + 1))
+      elseif type(nxt) == "string" then
+        if core.origin(nxt) ~= origin then
+          self.done = true
+          return nil, walk_error(op, ("the next page is on another origin (%s); the walk stops so the key "
+            .. "is not sent there"):format(tostring(core.origin(nxt) or nxt)), nxt)
+        end
+        if self.seen[nxt] then
+          self.done = true
+          return nil, walk_error(op, "the next link repeats an earlier page; the walk stops instead of looping", nxt)
+        end
+        self.seen[nxt] = true
+        add(client:prepare { url = nxt, op = op.id })
+      end
+    end
+    return body, nil, kind.items(body)
+  end
+
+  function self.close()
+    self.done = true
+    stream:close()
+  end
+
+  return setmetatable(self, { __close = function() self.close() end })
+end
+
+return M

@@ -1,0 +1,90 @@
+-- A server answering one real operation of each pagination envelope kind, over numbered items.
+-- Run as `iblai spec/support/pager_server.lua`; prints "port N pid P".
+local httpd = require "iblai.httpd"
+local json = require "iblai.json"
+
+local function items(first, last)
+  local out = {}
+  for i = first, last do out[#out + 1] = { id = i } end
+  return out
+end
+
+local function reply(body, delay)
+  return { status = 200, body = json.encode(body), headers = { ["Content-Type"] = "application/json" }, delay = delay }
+end
+
+local function num(v, default) return math.tointeger(tonumber(v)) or default end
+
+local function host(req) return "http://" .. req.headers.host end
+
+local N = { drf = 257, offset = 123, data = 95, analytics = 77, next_page = 58 }
+
+local routes = {
+  -- drf_page: page / page_size, absolute next links
+  ["/api/ai-analytics/orgs/main/users/u/chat-history/"] = function(req)
+    local page, size = num(req.query.page, 1), math.min(num(req.query.page_size, 10), 100)
+    local first = (page - 1) * size + 1
+    if page > 1 and first > N.drf then return { status = 404, body = '{"detail":"Invalid page."}' } end
+    local last = math.min(N.drf, first + size - 1)
+    return reply({ count = N.drf, results = items(first, last),
+      next = last < N.drf and (host(req) .. req.path .. "?page=" .. (page + 1) .. "&page_size=" .. size) or json.null,
+      previous = json.null })
+  end,
+  -- drf_offset: limit / offset; pages after the first are slow, to watch prefetching
+  ["/api/ai-analytics/orgs/main/users/u/observations/"] = function(req)
+    local offset, limit = num(req.query.offset, 0), num(req.query.limit, 20)
+    local last = math.min(N.offset, offset + limit)
+    return reply({ count = N.offset, results = items(offset + 1, last),
+      next = last < N.offset and (host(req) .. req.path .. "?limit=" .. limit .. "&offset=" .. last) or json.null,
+      previous = json.null }, offset > 0 and tonumber(req.headers["x-delay"]) or nil)
+  end,
+  -- data + pagination{totalPages}: page / length
+  ["/api/ai-analytics/audience/orgs/main/active-users/users"] = function(req)
+    local page, length = num(req.query.page, 1), num(req.query.length, 10)
+    local first = (page - 1) * length + 1
+    return reply({ data = items(first, math.min(N.data, first + length - 1)),
+      pagination = { totalItems = N.data, currentPage = page, perPage = length,
+        totalPages = (N.data + length - 1) // length } })
+  end,
+  -- /api/analytics: results + pagination with its own key names; page / limit
+  ["/api/analytics/learners/"] = function(req)
+    local page, limit = num(req.query.page, 1), num(req.query.limit, 20)
+    local first = (page - 1) * limit + 1
+    return reply({ results = items(first, math.min(N.analytics, first + limit - 1)),
+      pagination = { currentPage = page, totalItems = N.analytics, perPage = limit,
+        totalPages = (N.analytics + limit - 1) // limit } })
+  end,
+  -- next_page integers; page / page_size
+  ["/api/catalog/access_requests/course/manage/"] = function(req)
+    local page, size = num(req.query.page, 1), num(req.query.page_size, 10)
+    local first = (page - 1) * size + 1
+    local last = math.min(N.next_page, first + size - 1)
+    return reply({ count = N.next_page, results = items(first, last),
+      next_page = last < N.next_page and page + 1 or json.null, previous_page = page > 1 and page - 1 or json.null })
+  end,
+}
+
+-- drf_next: sessions/{chain|cycle|away}/ with a ?step= the server puts in its own next links
+local function session_route(req, kind)
+  local step = num(req.query.step, 1)
+  local base = host(req) .. req.path
+  local next_link = json.null
+  if kind == "chain" and step < 4 then next_link = base .. "?step=" .. (step + 1) end
+  if kind == "cycle" then next_link = base .. "?step=" .. (step == 2 and 1 or 2) end
+  if kind == "away" then next_link = "http://localhost:" .. req.headers.host:match(":(%d+)") .. req.path .. "?step=2" end
+  return reply({ count = 12, results = items(step * 3 - 2, step * 3), next = next_link, previous = json.null })
+end
+
+local server = assert(httpd.new {
+  handler = function(req)
+    local route = routes[req.path]
+    if route then return route(req) end
+    local kind = req.path:match("^/api/ai%-mentor/orgs/main/users/u/sessions/(%a+)/$")
+    if kind then return session_route(req, kind) end
+    return { status = 404, body = '{"detail":"Not found."}', headers = { ["Content-Type"] = "application/json" } }
+  end,
+})
+io.write(("port %d pid %d\n"):format(server:port(), httpd.pid()))
+io.stdout:flush()
+server:run()
+server:close()
