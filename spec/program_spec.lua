@@ -95,3 +95,73 @@ describe("the iblai program", function()
     assert.is_nil(err:find("VERY-SECRET", 1, true))
   end)
 end)
+
+describe("iblai call and iblai ops", function()
+  local sb, env
+
+  setup(function()
+    sb = helpers.sandbox("--users", "12")
+    local _, out = helpers.run({ "call", "core_platform_users_retrieve", "page_size=1" },
+      { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "k" })
+    local admin = out:match('"username":"([^"]+)"')
+    env = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "k", IBLAI_ORG = "main", IBLAI_USERNAME = admin }
+  end)
+
+  teardown(function()
+    sb.stop()
+  end)
+
+  it("calls an operation with name=value parameters and prints JSON", function()
+    local code, out = helpers.run({ "call", "core_platform_users_retrieve", "page_size=3" }, env)
+    assert.equal(0, code)
+    local body = require("iblai.json").decode(out)
+    assert.equal(12, body.count)
+    assert.equal(3, #body.results)
+  end)
+
+  it("walks every page with --paginate, one item per line", function()
+    local code, out = helpers.run({ "call", "core_platform_users_retrieve", "page_size=5", "--paginate" }, env)
+    assert.equal(0, code)
+    local n = 0
+    for line in out:gmatch("[^\n]+") do
+      assert.matches('^{.*"username"', line)
+      n = n + 1
+    end
+    assert.equal(12, n)
+  end)
+
+  it("takes a body as JSON or @file", function()
+    local file = os.tmpname()
+    local f = assert(io.open(file, "w"))
+    f:write('{"tag": "goal", "detail": "from a file"}')
+    f:close()
+    local code, out = helpers.run({ "call", "ai_mentor_orgs_users_ai_user_profile_memory_create", "--body", "@" .. file }, env)
+    os.remove(file)
+    assert.equal(0, code)
+    assert.matches('"detail":"from a file"', out, 1, true)
+  end)
+
+  it("exits 1 with the error on stderr when the call fails, 2 on usage errors", function()
+    local code, out, err = helpers.run({ "call", "ai_mentor_orgs_users_artifacts_list", "page_size=x" }, env)
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("must be an integer", err)
+    code, _, err = helpers.run({ "call", "ai_mentor_orgs_users_artifact_list" }, env)
+    assert.equal(2, code)
+    assert.matches("did you mean", err)
+    code = helpers.run({ "call" }, env)
+    assert.equal(2, code)
+  end)
+
+  it("lists operations matching a pattern, and describes one", function()
+    local code, out = helpers.run { "ops", "edx-memory" }
+    assert.equal(0, code)
+    assert.matches("ai_mentor_orgs_users_edx_memory_list", out)
+    code, out = helpers.run { "ops", "ai_mentor_orgs_users_artifacts_list" }
+    assert.equal(0, code)
+    assert.matches("query page_size%s+integer", out)
+    assert.matches("pages: drf_page", out)
+    code = helpers.run { "ops", "no-such-thing-anywhere" }
+    assert.equal(1, code)
+  end)
+end)

@@ -5,6 +5,8 @@ local M = {}
 -- Subcommand name -> module; each module has main(args, prog) returning an exit status.
 M.commands = {
   { name = "run", summary = "run an automation script: iblai run SCRIPT.lua [args]" },
+  { name = "call", module = "iblai.cli.call", summary = "call any operation: iblai call OPERATION name=value ..." },
+  { name = "ops", module = "iblai.cli.ops", summary = "list operations: iblai ops [PATTERN]" },
   { name = "sandbox", module = "iblai.cli.sandbox", summary = "a local simulator of the Data Manager" },
 }
 
