@@ -146,6 +146,7 @@ describe("iblai call and iblai ops", function()
     assert.equal(1, code)
     assert.equal("", out)
     assert.matches("must be an integer", err)
+    local _
     code, _, err = helpers.run({ "call", "ai_mentor_orgs_users_artifact_list" }, env)
     assert.equal(2, code)
     assert.matches("did you mean", err)

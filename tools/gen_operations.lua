@@ -54,16 +54,23 @@ local function flat(schema)
   return out
 end
 
-local FACT_KEYS = { "format", "minimum", "maximum", "maxLength", "minLength", "default" }
+local FACT_KEYS = { "format", "minimum", "maximum", "maxLength", "minLength", "default", "pattern" }
+local NESTING = 3 -- object fields are described this deep; below that a value is taken as it is
+
+local sorted_keys
+local object_fields
 
 -- The facts of one value schema: type and limits, no prose.
-local function facts(schema, into)
+local function facts(schema, into, depth)
+  depth = depth or 0
   local s = flat(schema)
-  into.type = s.type or (s.enum and "string") or "any"
+  into.type = s.type or (s.enum and "string") or (s.properties and "object") or "any"
   if into.type == "array" then
     local items = flat(s.items)
-    into.items = items.type or "any"
+    into.items = items.type or (items.properties and "object") or "any"
     if items.enum then into.item_enum = items.enum end
+    if items.format then into.item_format = items.format end
+    if items.properties and depth < NESTING then into.item_fields = object_fields(items, depth + 1) end
   end
   for _, k in ipairs(FACT_KEYS) do
     local v = s[k]
@@ -72,10 +79,23 @@ local function facts(schema, into)
   if s.enum then into.enum = s.enum end
   if s.nullable then into.nullable = true end
   if s.readOnly then into.read_only = true end
+  if into.type == "object" and s.properties and depth < NESTING then into.fields = object_fields(s, depth + 1) end
   return into
 end
 
-local function sorted_keys(t)
+-- name -> facts for the properties of an object schema; read-only fields are never required.
+function object_fields(schema, depth)
+  local fields, required = {}, {}
+  for _, name in ipairs(schema.required or {}) do required[name] = true end
+  for _, name in ipairs(sorted_keys(schema.properties)) do
+    local field = facts(schema.properties[name], {}, depth)
+    if required[name] and not field.read_only then field.required = true end
+    fields[name] = field
+  end
+  return fields
+end
+
+function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
@@ -109,17 +129,12 @@ local function body_facts(op)
   local schema = ref((rb.content[media] or {}).schema)
   local body = { media = media, required = rb.required == true or nil }
   if type(schema) == "table" and schema.type == "object" and schema.properties then
-    body.fields = {}
-    local required = {}
-    for _, name in ipairs(schema.required or {}) do required[name] = true end
-    for _, name in ipairs(sorted_keys(schema.properties)) do
-      local field = facts(schema.properties[name], {})
-      if required[name] and not field.read_only then field.required = true end
-      body.fields[name] = field
-    end
+    body.fields = object_fields(schema, 0)
     if schema.additionalProperties and schema.additionalProperties ~= false then body.open = true end
+  elseif type(schema) == "table" then
+    facts(schema, body, 0)
   else
-    body.type = type(schema) == "table" and schema.type or "any"
+    body.type = "any"
   end
   return body
 end

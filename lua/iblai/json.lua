@@ -9,6 +9,33 @@ cjson.encode_max_depth(200)
 
 local M = { null = cjson.null }
 
+-- lua-cjson 2.1.0 writes every empty table as {}; a field the API wants as a list is given this
+-- value instead (validation does it from the facts) and written as [].
+M.empty_array = setmetatable({}, { __name = "iblai.json.empty_array", __newindex = function()
+  error("iblai.json.empty_array is read-only", 2)
+end })
+local SENTINEL = "\0iblai:[]"
+local SENTINEL_JSON = '"\\u0000iblai:[]"'
+
+-- A copy of v (only where needed) with every empty_array replaced by the sentinel string.
+local function mark(v, depth)
+  if v == M.empty_array then return SENTINEL, true end
+  if type(v) ~= "table" or depth > 200 then return v, false end
+  local copy, any = nil, false
+  for k, x in pairs(v) do
+    local y, found = mark(x, depth + 1)
+    if found then
+      if not copy then
+        copy = {}
+        for kk, xx in pairs(v) do copy[kk] = xx end
+      end
+      copy[k] = y
+      any = true
+    end
+  end
+  return copy or v, any
+end
+
 function M.decode(s)
   local v, err = cjson.decode(s)
   if v == nil and err then return nil, err end
@@ -16,7 +43,10 @@ function M.decode(s)
 end
 
 function M.encode(v)
-  return cjson.encode(v)
+  local marked, any = mark(v, 0)
+  local s, err = cjson.encode(marked)
+  if s and any then s = s:gsub(SENTINEL_JSON:gsub("%p", "%%%0"), "[]") end
+  return s, err
 end
 
 return M

@@ -2,6 +2,7 @@
 -- name, type or value is reported before anything is sent.
 local core = require "iblai.core"
 local errors = require "iblai.errors"
+local json = require "iblai.json"
 local ops = require "iblai.ops"
 local query = require "iblai.query"
 
@@ -21,35 +22,131 @@ end
 
 local DATE = "^%d%d%d%d%-%d%d%-%d%d$"
 local DATETIME = "^%d%d%d%d%-%d%d%-%d%d[T ]%d%d:%d%d"
+local ESCAPES = { w = "[%w_]", d = "%d", s = "%s", W = "[^%w_]", D = "%D", S = "%S" }
+local IN_CLASS = { w = "%w_", d = "%d", s = "%s" }
 
--- Returns the value as it should be sent, or nil and a reason (expected, got).
-local function check(fact, v)
+-- An ECMAScript regular expression as a Lua pattern, when it can be said exactly (anchors,
+-- literals, classes, * + ?); nil for groups, alternation and counted repeats, which are not checked.
+local function lua_pattern(re)
+  local out, i = {}, 1
+  while i <= #re do
+    local c = re:sub(i, i)
+    if c:find("[(){}|]") then return nil end
+    if c == "\\" then
+      local n = re:sub(i + 1, i + 1)
+      if ESCAPES[n] then out[#out + 1] = ESCAPES[n]
+      elseif n:find("%p") then out[#out + 1] = "%" .. n
+      else return nil end
+      i = i + 2
+    elseif c == "[" then
+      local j, parts = i + 1, { "[" }
+      if re:sub(j, j) == "^" then parts[2], j = "^", j + 1 end
+      while j <= #re and re:sub(j, j) ~= "]" do
+        local d = re:sub(j, j)
+        if d == "\\" then
+          local n = re:sub(j + 1, j + 1)
+          if IN_CLASS[n] then parts[#parts + 1] = IN_CLASS[n]
+          elseif n:find("%p") then parts[#parts + 1] = "%" .. n
+          else return nil end
+          j = j + 2
+        else
+          local last = re:sub(j + 1, j + 1) == "]"
+          parts[#parts + 1] = (d == "%" or (d == "-" and (j == i + 1 or last))) and "%" .. d or d
+          j = j + 1
+        end
+      end
+      if j > #re then return nil end
+      parts[#parts + 1] = "]"
+      out[#out + 1] = table.concat(parts)
+      i = j + 1
+    elseif c == "*" or c == "+" or c == "?" then
+      if re:sub(i + 1, i + 1) == "?" then return nil end
+      out[#out + 1] = c
+      i = i + 1
+    elseif (c == "^" and i == 1) or (c == "$" and i == #re) or c == "." then
+      out[#out + 1] = c
+      i = i + 1
+    else
+      out[#out + 1] = c:find("[%^%$%%%-%[%]]") and "%" .. c or c
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
+local patterns = {}
+local function matches(re, v)
+  if patterns[re] == nil then patterns[re] = lua_pattern(re) or false end
+  return not patterns[re] or v:find(patterns[re]) ~= nil
+end
+
+local check
+
+-- Checks a table against field facts; returns nil, where, expected, got on the first problem.
+local function check_fields(fields, open, value, where)
+  for name, v in pairs(value) do
+    local fact = fields[name]
+    local at = where and (where .. "." .. tostring(name)) or tostring(name)
+    if not fact then
+      if not open then
+        local names = {}
+        for k in pairs(fields) do names[#names + 1] = k end
+        local guess = ops.closest(tostring(name), names)
+        return nil, at, nil, nil, guess
+      end
+    elseif not (fact.nullable and v == json.null) then
+      local ok, expected, got, inner = check(fact, v, at)
+      if ok == nil then return nil, inner or at, expected, got end
+      value[name] = ok
+    end
+  end
+  for name, fact in pairs(fields) do
+    if fact.required and value[name] == nil then
+      return nil, where and (where .. "." .. name) or name, "present (it is required)", nil
+    end
+  end
+  return value
+end
+
+-- Returns the value as it should be sent, or nil, expected, got, where (for nested values).
+function check(fact, v, where)
   local t = fact.type
   if t == "integer" then
     if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
-    if math.type(v) ~= "integer" then return nil, "an integer" end
+    if math.type(v) ~= "integer" then return nil, "an integer", v end
   elseif t == "number" then
-    if type(v) ~= "number" then return nil, "a number" end
+    if type(v) ~= "number" then return nil, "a number", v end
   elseif t == "boolean" then
-    if type(v) ~= "boolean" then return nil, "true or false" end
+    if type(v) ~= "boolean" then return nil, "true or false", v end
   elseif t == "string" then
     if math.type(v) == "integer" or (math.type(v) == "float" and v == math.floor(v)) then v = query.scalar(v) end
-    if type(v) ~= "string" then return nil, "a string" end
-    if fact.format == "date" and not v:match(DATE) then return nil, "a date (YYYY-MM-DD)" end
-    if fact.format == "date-time" and not v:match(DATETIME) then return nil, "a date-time (YYYY-MM-DDTHH:MM:SS)" end
-    if fact.maxLength and utf8.len(v) and utf8.len(v) > fact.maxLength then
-      return nil, ("at most %d characters"):format(fact.maxLength)
-    end
-    if fact.minLength and #v < fact.minLength then return nil, ("at least %d characters"):format(fact.minLength) end
+    if type(v) ~= "string" then return nil, "a string", v end
+    if fact.format == "date" and not v:match(DATE) then return nil, "a date (YYYY-MM-DD)", v end
+    if fact.format == "date-time" and not v:match(DATETIME) then return nil, "a date-time (YYYY-MM-DDTHH:MM:SS)", v end
+    local len = utf8.len(v) or #v
+    if fact.maxLength and len > fact.maxLength then return nil, ("at most %d characters"):format(fact.maxLength), v end
+    if fact.minLength and len < fact.minLength then return nil, ("at least %d characters"):format(fact.minLength), v end
+    if fact.pattern and not matches(fact.pattern, v) then return nil, "text matching " .. fact.pattern, v end
   elseif t == "array" then
-    if type(v) ~= "table" then return nil, "a list" end
+    if type(v) ~= "table" then return nil, "a list", v end
+    if v == json.empty_array or next(v) == nil then return json.empty_array end
     for i, item in ipairs(v) do
-      local ok, why = check({ type = fact.items, enum = fact.item_enum }, item)
-      if ok == nil then return nil, ("a list whose items are %s (item %d)"):format(why, i) end
+      local at = ("%s[%d]"):format(where or "", i)
+      local ok, expected, got, inner
+      if fact.item_fields and type(item) == "table" then
+        ok, inner, expected, got = check_fields(fact.item_fields, false, item, at)
+      else
+        ok, expected, got, inner = check({ type = fact.items, enum = fact.item_enum }, item, at)
+      end
+      if ok == nil then return nil, expected or "a known field", got, inner or at end
       v[i] = ok
     end
   elseif t == "object" then
-    if type(v) ~= "table" then return nil, "an object (a table)" end
+    if type(v) ~= "table" then return nil, "an object (a table)", v end
+    if fact.fields then
+      local ok, inner, expected, got = check_fields(fact.fields, true, v, where)
+      if ok == nil then return nil, expected, got, inner end
+    end
   end
   if fact.enum then
     local found = false
@@ -59,12 +156,12 @@ local function check(fact, v)
     if not found then
       local shown = {}
       for i, e in ipairs(fact.enum) do shown[i] = tostring(e) end
-      return nil, "one of " .. table.concat(shown, ", ")
+      return nil, "one of " .. table.concat(shown, ", "), v
     end
   end
   if type(v) == "number" then
-    if fact.minimum and v < fact.minimum then return nil, ("at least %s"):format(query.scalar(fact.minimum)) end
-    if fact.maximum and v > fact.maximum then return nil, ("at most %s"):format(query.scalar(fact.maximum)) end
+    if fact.minimum and v < fact.minimum then return nil, ("at least %s"):format(query.scalar(fact.minimum)), v end
+    if fact.maximum and v > fact.maximum then return nil, ("at most %s"):format(query.scalar(fact.maximum)), v end
   end
   return v
 end
@@ -91,34 +188,27 @@ end
 
 local function check_body(op, body)
   local fields = op.body.fields
-  if type(body) ~= "table" or not fields then return body end
-  for name, value in pairs(body) do
-    local fact = fields[name]
-    if not fact then
-      if not op.body.open then
-        local guess = ops.closest(tostring(name), (function()
-          local n = {}
-          for k in pairs(fields) do n[#n + 1] = k end
-          return n
-        end)())
-        return fail(op, name, ("unknown body field '%s'%s"):format(tostring(name),
-          guess and ("; did you mean '%s'?"):format(guess) or ""))
-      end
-    elseif value ~= nil and not (fact.nullable and value == require("iblai.json").null) then
-      local ok, expected = check(fact, value)
+  if not fields then
+    if op.body.type and op.body.type ~= "any" then
+      local ok, expected, got, where = check(op.body, body, "body")
       if ok == nil then
-        return fail(op, name, ("body field '%s' must be %s, got %s"):format(name, expected, show(value)),
-          expected, value)
+        return fail(op, where or "body", ("%s must be %s, got %s"):format(where or "body", expected, show(got)),
+          expected, got)
       end
-      body[name] = ok
+      return ok
     end
+    return body
   end
-  for name, fact in pairs(fields) do
-    if fact.required and body[name] == nil then
-      return fail(op, name, ("body field '%s' is required"):format(name), fact.type, nil)
-    end
+  if type(body) ~= "table" then return fail(op, "body", "body must be an object (a table)", "an object", body) end
+  local ok, where, expected, got, guess = check_fields(fields, op.body.open, body, nil)
+  if ok then return body end
+  if expected == nil then
+    return fail(op, where, ("unknown body field '%s'%s"):format(where, guess and ("; did you mean '%s'?"):format(guess) or ""))
   end
-  return body
+  if expected == "present (it is required)" then
+    return fail(op, where, ("body field '%s' is required"):format(where), nil, nil)
+  end
+  return fail(op, where, ("body field '%s' must be %s, got %s"):format(where, expected, show(got)), expected, got)
 end
 
 --- Builds { method, path, query, json, op } from params; `defaults` fills {org} and {user_id}.
@@ -145,7 +235,8 @@ function M.request(op, params, defaults)
   end
   for _, d in ipairs { { "org", "IBLAI_ORG or the org option" }, { "user_id", "IBLAI_USERNAME or the username option" } } do
     local name, source = d[1], d[2]
-    if by_name[name] and values[name] == nil and defaults[name] ~= nil then values[name] = defaults[name] end
+    local in_path = by_name[name] and by_name[name].loc == "path"
+    if in_path and values[name] == nil and defaults[name] ~= nil then values[name] = defaults[name] end
     if by_name[name] and by_name[name].loc == "path" and values[name] == nil then
       return fail(op, name, ("parameter '%s' is required; pass %s=... or set %s"):format(name, name, source))
     end
@@ -174,17 +265,18 @@ function M.request(op, params, defaults)
     end
   end
   local path = op.path:gsub("{([^}]+)}", function(name) return core.escape(query.scalar(values[name])) end)
-  local json
   if op.body then
     if body == nil and op.body.fields then body = {} end
+    if body == nil and op.body.required then
+      return fail(op, "body", ("%s needs a body (%s); pass body = ..."):format(op.id, op.body.type or "JSON"))
+    end
     if body ~= nil then
       local err
       body, err = check_body(op, body)
       if err then return nil, err end
-      json = body
     end
   end
-  return { method = op.method, path = path, query = q, joined = joined, json = json, op = op.id }
+  return { method = op.method, path = path, query = q, joined = joined, json = body, op = op.id }
 end
 
 return M

@@ -137,9 +137,11 @@ function M.load(path)
 end
 
 function M:save(path)
+  local text, err = json.encode(self.state)
+  if not text then error("cannot save the sandbox state: " .. tostring(err)) end
   local tmp = path .. ".tmp"
   local f = assert(io.open(tmp, "wb"))
-  f:write(json.encode(self.state))
+  f:write(text)
   f:close()
   assert(os.rename(tmp, path)) -- a crash mid-write never leaves a half-written file
 end
