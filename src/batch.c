@@ -17,6 +17,7 @@ void iblai_batch_free(iblai_batch *b) {
   iblai_session *s = b->s;
   for (int i = b->first; i < b->n; i++) iblai_transfer_free(s, b->t[i]);
   free(b->t);
+  free(b->again);
   if (b->prev) b->prev->next = b->next;
   else if (s->batches == b) s->batches = b->next;
   if (b->next) b->next->prev = b->prev;
@@ -70,7 +71,7 @@ iblai_batch *iblai_batch_create(iblai_session *s, int concurrency, iblai_batch *
 }
 
 iblai_transfer *iblai_batch_slot(lua_State *L, iblai_batch *b) {
-  if (b->first > 0 && b->first == b->n) b->first = b->n = 0; /* all delivered: reuse the array */
+  if (b->first > 0 && b->first == b->n) b->first = b->n = b->next_new = b->ndone = 0; /* all delivered */
   if (b->n == b->cap) {
     int cap = b->cap ? b->cap * 2 : 4;
     iblai_transfer **t = realloc(b->t, (size_t)cap * sizeof *t);
@@ -94,9 +95,65 @@ static volatile sig_atomic_t *interrupt_flag(lua_State *L) {
 
 static int finished(const iblai_batch *b, int until) {
   if (until >= 0) return b->t[until]->state == T_DONE;
-  for (int i = b->first; i < b->n; i++)
-    if (b->t[i]->state != T_DONE) return 0;
-  return 1;
+  return b->ndone >= b->n - b->first;
+}
+
+static int start(iblai_batch *b, iblai_transfer *t) {
+  if (iblai_transfer_start(b->s, t) == 0) {
+    b->running++;
+    return 1;
+  }
+  t->state = T_DONE;
+  t->fail_kind = "network";
+  t->fail_msg = strdup("could not start the transfer (out of memory)");
+  b->ndone++;
+  return 0;
+}
+
+/* Books what an attempt led to: the end, or a place in its batch's retry list. */
+static int settle(iblai_transfer *t) {
+  iblai_batch *o = t->owner;
+  if (t->state == T_DONE) {
+    o->ndone++;
+    iblai_transfer_release_easy(o->s, t); /* the next transfer reuses it, connection and all */
+    return 1;
+  }
+  if (o->nagain == o->cap_again) {
+    int cap = o->cap_again ? o->cap_again * 2 : 8;
+    iblai_transfer **a = realloc(o->again, (size_t)cap * sizeof *a);
+    if (!a) {
+      t->state = T_DONE;
+      t->fail_kind = "network";
+      o->ndone++;
+      return 1;
+    }
+    o->again = a;
+    o->cap_again = cap;
+  }
+  o->again[o->nagain++] = t;
+  return 0;
+}
+
+/* Starts what may start: retries that are due, then new transfers in order; returns the
+ * earliest time a waiting retry becomes due (INFINITY if none). */
+static double start_due(iblai_batch *b, double now) {
+  double wake = INFINITY;
+  for (int j = 0; j < b->nagain;) {
+    iblai_transfer *t = b->again[j];
+    if (t->not_before <= now && b->running < b->concurrency) {
+      b->again[j] = b->again[--b->nagain];
+      start(b, t);
+    } else {
+      if (t->not_before > now && t->not_before < wake) wake = t->not_before;
+      j++;
+    }
+  }
+  if (b->next_new < b->first) b->next_new = b->first;
+  while (b->next_new < b->n && b->running < b->concurrency) {
+    iblai_transfer *t = b->t[b->next_new++];
+    if (t->state == T_WAITING) start(b, t);
+  }
+  return wake;
 }
 
 /* Returns LUA_OK, or an error status with its message pushed. */
@@ -104,26 +161,9 @@ static int run(lua_State *L, iblai_batch *b, int until) {
   iblai_session *s = b->s;
   volatile sig_atomic_t *interrupted = interrupt_flag(L);
   for (;;) {
-    double now = iblai_now(), wake = INFINITY;
-    for (int i = b->first; i < b->n; i++) {
-      iblai_transfer *t = b->t[i];
-      if (t->state != T_WAITING) continue;
-      if (t->not_before <= now && b->running < b->concurrency) {
-        if (iblai_transfer_start(s, t) != 0) {
-          t->state = T_DONE;
-          t->fail_kind = "network";
-          t->fail_msg = strdup("could not start the transfer (out of memory)");
-        } else {
-          b->running++;
-        }
-      } else if (t->not_before > now && t->not_before < wake) {
-        wake = t->not_before;
-      } else if (t->not_before <= now) {
-        wake = now; /* waiting only for a free slot */
-      }
-    }
+    double wake = start_due(b, iblai_now());
     if (finished(b, until)) return LUA_OK;
-    int still;
+    int still, again = 0;
     curl_multi_perform(s->multi, &still);
     CURLMsg *m;
     int queued;
@@ -135,18 +175,19 @@ static int run(lua_State *L, iblai_batch *b, int until) {
       t->owner->running--;
       int st = iblai_transfer_finish(L, s, t, m->data.result);
       if (st != LUA_OK) return st;
-      if (t->state == T_WAITING && t->owner == b) wake = 0;
+      if (!settle(t) && t->owner == b) again = 1;
     }
     if (finished(b, until)) return LUA_OK;
     if (interrupted && *interrupted) {
       lua_pushliteral(L, "interrupted!");
       return LUA_ERRRUN;
     }
-    if (wake == 0) continue;
-    now = iblai_now();
+    /* something finished, so a slot is free or a retry is due: go round without waiting */
+    int slot_free = b->running < b->concurrency;
+    if (again || (slot_free && (b->next_new < b->n || (b->nagain > 0 && wake <= iblai_now())))) continue;
     int timeout_ms = 1000;
     if (wake < INFINITY) {
-      double ms = ceil((wake - now) * 1000);
+      double ms = ceil((wake - iblai_now()) * 1000);
       timeout_ms = ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
     }
     curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);

@@ -79,6 +79,7 @@ typedef struct iblai_transfer {
 /* Reads a request table (misuse raises); the transfer is heap-allocated and owned by b. */
 iblai_transfer *iblai_transfer_new(lua_State *L, struct iblai_batch *b, int spec);
 void iblai_transfer_free(iblai_session *s, iblai_transfer *t);
+void iblai_transfer_release_easy(iblai_session *s, iblai_transfer *t);
 int iblai_transfer_start(iblai_session *s, iblai_transfer *t);
 int iblai_transfer_finish(lua_State *L, iblai_session *s, iblai_transfer *t, CURLcode rc);
 int iblai_transfer_succeeded(const iblai_transfer *t);
@@ -93,6 +94,10 @@ typedef struct iblai_batch {
   iblai_transfer **t;   /* pointers, so transfers never move while curl holds them */
   int n, cap;
   int first;            /* transfers before this index were delivered and freed (streams) */
+  int next_new;         /* transfers from here on have never been started */
+  int ndone;            /* transfers that reached their end */
+  iblai_transfer **again; /* transfers waiting to retry or to follow a redirect */
+  int nagain, cap_again;
   int running, concurrency;
   struct iblai_batch **holder; /* cleared when the batch is freed */
   struct iblai_batch *next, *prev;

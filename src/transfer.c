@@ -18,18 +18,23 @@ double iblai_now(void) {
 
 typedef iblai_transfer transfer;
 
+/* Gives the easy handle back to the pool; what the transfer learned stays in the transfer. */
+void iblai_transfer_release_easy(iblai_session *s, transfer *t) {
+  if (!t->easy) return;
+  if (t->state == T_RUNNING && s->multi) curl_multi_remove_handle(s->multi, t->easy);
+  /* pooled handles must not point into the transfer */
+  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
+  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
+  curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
+  curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
+  iblai_session_give_easy(s, t->easy);
+  t->easy = NULL;
+}
+
 void iblai_transfer_free(iblai_session *s, transfer *t) {
   if (!t) return;
-  if (t->state == T_RUNNING && s->multi) curl_multi_remove_handle(s->multi, t->easy);
-  if (t->easy) {
-    /* pooled handles must not point into the transfer being freed */
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
-    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
-    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
-    iblai_session_give_easy(s, t->easy);
-  }
+  iblai_transfer_release_easy(s, t);
   free(t->method);
   free(t->url);
   free(t->origin0);
@@ -197,6 +202,7 @@ transfer *iblai_transfer_new(lua_State *L, iblai_batch *b, int spec) {
   else if (!relative && has_userinfo(t->url))
     fail(t, "config", "credentials in URLs are not accepted; use the api_key option");
   read_headers(L, t, spec);
+  if (t->state == T_DONE) b->ndone++; /* failed its checks: nothing to send */
   return t;
 }
 

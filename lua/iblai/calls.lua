@@ -50,31 +50,45 @@ return function(Client)
     return res.body
   end
 
-  --- Many calls at once: { {op_id, params}, ... } -> results, errs aligned with calls.
-  -- A call that fails validation is not sent; a failure never cancels the others.
+  --- Many calls at once: { {op_id, params [, call options]}, ... } -> results, errs aligned with calls.
+  -- A call that fails validation is not sent; a failure never cancels the others. Calls go out
+  -- while later ones are still being prepared, and answers are read as they arrive.
   function Client:call_many(calls, opts)
     if type(calls) ~= "table" then error("client:call_many expects a list of {op_id, params}", 2) end
-    local results, errs, reqs, where = {}, {}, {}, {}
+    local concurrency = opts and opts.concurrency or self.concurrency
+    local results, errs, where = {}, {}, {}
+    local stream <close> = self.session:stream { concurrency = concurrency }
+    local sent, taken = 0, 0
+    local function take()
+      taken = taken + 1
+      local i = where[taken]
+      where[taken] = nil
+      local _, raw, err = stream:next()
+      if raw then
+        local body
+        body, err = self:finish(raw, calls[i][1])
+        if body then results[i] = body.body == nil and true or body.body end
+      end
+      if err then
+        err.op = err.op or calls[i][1]
+        errs[i] = err
+      end
+    end
     for i, c in ipairs(calls) do
       if type(c) ~= "table" or type(c[1]) ~= "string" then
         error(("call %d must be {op_id, params}"):format(i), 2)
       end
       local req, err = self:prepare_call(c[1], c[2], c[3])
       if req then
-        reqs[#reqs + 1] = req
-        where[#reqs] = i
+        stream:add(self:prepare(req))
+        sent = sent + 1
+        where[sent] = i
+        if sent - taken > 2 * concurrency then take() end
       else
         errs[i] = err
       end
     end
-    local res, failed = self:request_many(reqs, opts)
-    for j, i in ipairs(where) do
-      if res[j] then
-        results[i] = res[j].body == nil and true or res[j].body
-      else
-        errs[i] = failed[j]
-      end
-    end
+    while taken < sent do take() end
     return results, errs
   end
 

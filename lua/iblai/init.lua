@@ -70,6 +70,10 @@ local REQUEST_FIELDS = {
   timeout = true, retries = true, retry_unsafe = true, op = true, joined = true,
 }
 
+-- Default headers, shared by every request that adds none (the core only reads them).
+local PLAIN = { Accept = "application/json" }
+local JSON_BODY = { Accept = "application/json", ["Content-Type"] = "application/json" }
+
 --- Turns a request description into the table the core sends.
 function Client:prepare(req)
   for k in pairs(req) do
@@ -77,15 +81,21 @@ function Client:prepare(req)
   end
   local target = req.path or req.url
   if type(target) ~= "string" then error("request needs a path (a string starting with /)", 3) end
-  local headers = { Accept = "application/json" }
-  for k, v in pairs(req.headers or {}) do headers[k] = v end
-  local body = req.body
+  local body, headers = req.body, req.headers and {} or PLAIN
+  if req.headers then
+    headers.Accept = "application/json"
+    for k, v in pairs(req.headers) do headers[k] = v end
+  end
   if req.json ~= nil then
     if body ~= nil then error("give a request either json or body, not both", 3) end
     local encoded, err = json.encode(req.json)
     if not encoded then error("request json cannot be encoded: " .. tostring(err), 3) end
     body = encoded
-    headers["Content-Type"] = headers["Content-Type"] or "application/json"
+    if headers == PLAIN then
+      headers = JSON_BODY
+    else
+      headers["Content-Type"] = headers["Content-Type"] or "application/json"
+    end
   end
   return {
     method = req.method and req.method:upper() or "GET",

@@ -211,12 +211,34 @@ local function check_body(op, body)
   return fail(op, where, ("body field '%s' must be %s, got %s"):format(where, expected, show(got)), expected, got)
 end
 
+-- What is worked out once per operation: its parameters by name, and its path template split
+-- into literal pieces and parameter names.
+local prepared = setmetatable({}, { __mode = "k" })
+
+local function shape(op)
+  local sh = prepared[op]
+  if sh then return sh end
+  sh = { by_name = {}, pieces = {} }
+  for _, p in ipairs(op.params) do sh.by_name[p.name] = p end
+  local at = 1
+  for before, name, after in op.path:gmatch("()({[^}]+})()") do
+    sh.pieces[#sh.pieces + 1] = op.path:sub(at, before - 1)
+    sh.pieces[#sh.pieces + 1] = { name:sub(2, -2) }
+    at = after
+  end
+  sh.pieces[#sh.pieces + 1] = op.path:sub(at)
+  prepared[op] = sh
+  return sh
+end
+
+local DEFAULTS = { { "org", "IBLAI_ORG or the org option" }, { "user_id", "IBLAI_USERNAME or the username option" } }
+
 --- Builds { method, path, query, json, op } from params; `defaults` fills {org} and {user_id}.
 function M.request(op, params, defaults)
   params = params or {}
   if type(params) ~= "table" then error("parameters must be a table", 3) end
-  local by_name = {}
-  for _, p in ipairs(op.params) do by_name[p.name] = p end
+  local sh = shape(op)
+  local by_name = sh.by_name
   local fields = op.body and op.body.fields
   local values, body = {}, nil
   for name, v in pairs(params) do
@@ -233,7 +255,7 @@ function M.request(op, params, defaults)
       return unknown(op, name)
     end
   end
-  for _, d in ipairs { { "org", "IBLAI_ORG or the org option" }, { "user_id", "IBLAI_USERNAME or the username option" } } do
+  for _, d in ipairs(DEFAULTS) do
     local name, source = d[1], d[2]
     local in_path = by_name[name] and by_name[name].loc == "path"
     if in_path and values[name] == nil and defaults[name] ~= nil then values[name] = defaults[name] end
@@ -264,7 +286,11 @@ function M.request(op, params, defaults)
       end
     end
   end
-  local path = op.path:gsub("{([^}]+)}", function(name) return core.escape(query.scalar(values[name])) end)
+  local parts = {}
+  for i, piece in ipairs(sh.pieces) do
+    parts[i] = type(piece) == "table" and core.escape(query.scalar(values[piece[1]])) or piece
+  end
+  local path = table.concat(parts)
   if op.body then
     if body == nil and op.body.fields then body = {} end
     if body == nil and op.body.required then
