@@ -392,23 +392,23 @@ int iblai_transfer_finish(lua_State *L, iblai_session *s, transfer *t, CURLcode 
 }
 
 static void push_headers(lua_State *L, const iblai_buf *head) {
-  lua_newtable(L);
+  lua_createtable(L, 0, 8);
   const char *p = head->data, *end = head->data ? head->data + head->len : NULL;
   int first = 1;
+  char name[128];
   while (p && p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol) eol = end;
     const char *colon = memchr(p, ':', (size_t)(eol - p));
-    if (!first && colon && colon > p) {
-      luaL_Buffer name;
-      luaL_buffinit(L, &name);
-      for (const char *c = p; c < colon; c++) luaL_addchar(&name, (char)tolower((unsigned char)*c));
-      luaL_pushresult(&name);
+    size_t nlen = colon ? (size_t)(colon - p) : 0;
+    if (!first && nlen > 0 && nlen < sizeof name) {
+      for (size_t i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
       const char *v = colon + 1, *ve = eol;
       while (v < ve && (*v == ' ' || *v == '\t')) v++;
       while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      lua_pushlstring(L, name, nlen);
       lua_pushvalue(L, -1);
-      if (lua_rawget(L, -3) == LUA_TSTRING) {
+      if (lua_rawget(L, -3) == LUA_TSTRING) { /* a repeated header: join as HTTP allows */
         lua_pushliteral(L, ", ");
         lua_pushlstring(L, v, (size_t)(ve - v));
         lua_concat(L, 3);
