@@ -118,6 +118,22 @@ describe("iblai sandbox", function()
     for _, t in ipairs(assert(client:request { path = T }).body) do assert.not_equal("goal", t.tag) end
   end)
 
+  it("finds and deletes ai-mentor memories by unique id or name", function()
+    for _, u in ipairs(users) do
+      local mems = walk(client, A .. u.username .. "/filtered-memories/", { username = u.username })
+      if #mems > 0 then
+        local m = mems[1]
+        assert.equal(m.unique_id, assert(client:request { path = A .. u.username .. "/memory/" .. m.name .. "/" }).body.unique_id)
+        assert(client:request { method = "DELETE", path = A .. u.username .. "/memory/" .. m.unique_id .. "/" })
+        local _, err = client:request { path = A .. u.username .. "/memory/" .. m.unique_id .. "/" }
+        assert.equal(404, err.status)
+        assert.equal(#mems - 1, #walk(client, A .. u.username .. "/memories/", {}))
+        return
+      end
+    end
+    error("no user has ai-mentor memories")
+  end)
+
   it("answers analytics that agree with the raw data", function()
     local U = "/api/ai-analytics/orgs/main/users/" .. users[1].username .. "/"
     local range = { start_date = "2026-06-01", end_date = "2026-08-31" }

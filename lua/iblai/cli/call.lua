@@ -1,5 +1,6 @@
 --- iblai call OPERATION [name=value ...] [--paginate] [--body JSON|@file]
 local argparse = require "argparse"
+local args_parse = require("iblai.cli.args").parse
 local json = require "iblai.json"
 local ops = require "iblai.ops"
 
@@ -63,11 +64,8 @@ end
 
 function M.main(args, prog)
   local p = parser(prog)
-  local ok, opts = p:pparse(args)
-  if not ok then
-    io.stderr:write(p:get_usage(), "\n\nerror: ", opts, "\n")
-    return 2
-  end
+  local opts = args_parse(p, args)
+  if not opts then return 2 end
   local op = ops.get(opts.operation)
   if not op then
     local guess = ops.closest(opts.operation, ops.ids())

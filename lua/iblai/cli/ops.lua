@@ -1,5 +1,6 @@
 --- iblai ops [PATTERN]: the operations, with method, path and parameters.
 local argparse = require "argparse"
+local args_parse = require("iblai.cli.args").parse
 local ops = require "iblai.ops"
 
 local M = {}
@@ -34,11 +35,8 @@ end
 function M.main(args, prog)
   local p = argparse(prog, "List the operations whose operationId or path matches PATTERN (plain text).")
   p:argument("pattern", "Text to look for; an exact operationId shows its parameters."):args("?")
-  local ok, opts = p:pparse(args)
-  if not ok then
-    io.stderr:write(p:get_usage(), "\n\nerror: ", opts, "\n")
-    return 2
-  end
+  local opts = args_parse(p, args)
+  if not opts then return 2 end
   local pattern = opts.pattern
   local exact = pattern and ops.get(pattern)
   if exact then

@@ -1,5 +1,6 @@
 --- iblai sandbox: run the local simulator of the Data Manager.
 local argparse = require "argparse"
+local args_parse = require("iblai.cli.args").parse
 
 local M = {}
 
@@ -22,11 +23,8 @@ end
 
 function M.main(args, prog)
   local p = parser(prog)
-  local ok, opts = p:pparse(args)
-  if not ok then
-    io.stderr:write(p:get_usage(), "\n\nerror: ", opts, "\n")
-    return 2
-  end
+  local opts = args_parse(p, args)
+  if not opts then return 2 end
   if not opts.port or opts.port < 0 or opts.port > 65535 or not opts.seed or not opts.users or opts.users < 1
     or not opts.latency or not opts.fail_rate or opts.fail_rate < 0 or opts.fail_rate > 1 or not opts.rate_limit then
     io.stderr:write(p:get_usage(), "\n\nerror: --port, --seed, --users, --latency, --fail-rate (0 to 1) and ",

@@ -30,11 +30,40 @@ return function(router, model)
     return rec
   end
 
-  router:add(PROMPT .. "all-chats-memory/", {
-    GET = for_user(function(_, _, user)
-      local rec = s.all_chats[user.username]
-      return rec and respond.json(200, rec) or respond.not_found()
-    end),
+  -- A store with at most one record per user: GET it, DELETE it, 404 when there is none.
+  local function one_per_user(store, more)
+    local handlers = {
+      GET = for_user(function(_, _, user)
+        local rec = store[user.username]
+        return rec and respond.json(200, rec) or respond.not_found()
+      end),
+      DELETE = for_user(function(_, _, user)
+        if not store[user.username] then return respond.not_found() end
+        store[user.username] = nil
+        return respond.no_content()
+      end),
+    }
+    for method, fn in pairs(more or {}) do handlers[method] = fn end
+    return handlers
+  end
+
+  -- That store's record, when its id is the one in the path.
+  local function by_id(store, fn)
+    return for_user(function(req, p, user)
+      local rec = store[user.username]
+      if not rec or rec.id ~= scope.int_id(p.memory_id) then return respond.not_found() end
+      return fn(req, user, rec)
+    end)
+  end
+
+  local function forget(store)
+    return function(_, user)
+      store[user.username] = nil
+      return respond.no_content()
+    end
+  end
+
+  router:add(PROMPT .. "all-chats-memory/", one_per_user(s.all_chats, {
     POST = for_user(function(req, _, user)
       local rec, err = chat_record(req, user)
       if not rec then return err end
@@ -47,50 +76,16 @@ return function(router, model)
       if not rec then return err end
       return respond.json(200, { task_id = "task-" .. model:next_id("task"), message = "Memory update started." })
     end),
-    DELETE = for_user(function(_, _, user)
-      if not s.all_chats[user.username] then return respond.not_found() end
-      s.all_chats[user.username] = nil
-      return respond.no_content()
-    end),
-  })
-
-  local function chat_by_id(fn)
-    return for_user(function(req, p, user)
-      local rec = s.all_chats[user.username]
-      if not rec or rec.id ~= scope.int_id(p.memory_id) then return respond.not_found() end
-      return fn(req, user, rec)
-    end)
-  end
+  }))
   router:add(PROMPT .. "all-chats-memory/{memory_id}/", {
-    PUT = chat_by_id(function(req, user, rec)
+    PUT = by_id(s.all_chats, function(req, user, rec)
       local updated, err = chat_record(req, user, rec)
       return updated and respond.json(200, updated) or err
     end),
-    DELETE = chat_by_id(function(_, user)
-      s.all_chats[user.username] = nil
-      return respond.no_content()
-    end),
+    DELETE = by_id(s.all_chats, forget(s.all_chats)),
   })
-
-  router:add(PROMPT .. "memory/", {
-    GET = for_user(function(_, _, user)
-      local rec = s.prompt_memory[user.username]
-      return rec and respond.json(200, rec) or respond.not_found()
-    end),
-    DELETE = for_user(function(_, _, user)
-      if not s.prompt_memory[user.username] then return respond.not_found() end
-      s.prompt_memory[user.username] = nil
-      return respond.no_content()
-    end),
-  })
-  router:add(PROMPT .. "memory/{memory_id}/", {
-    DELETE = for_user(function(_, p, user)
-      local rec = s.prompt_memory[user.username]
-      if not rec or rec.id ~= scope.int_id(p.memory_id) then return respond.not_found() end
-      s.prompt_memory[user.username] = nil
-      return respond.no_content()
-    end),
-  })
+  router:add(PROMPT .. "memory/", one_per_user(s.prompt_memory))
+  router:add(PROMPT .. "memory/{memory_id}/", { DELETE = by_id(s.prompt_memory, forget(s.prompt_memory)) })
 
   local function edx_index(user, raw)
     local id = scope.int_id(raw)
@@ -179,15 +174,21 @@ return function(router, model)
       return respond.page(req, memories_of(req, req.query.username or user.username))
     end),
   })
+  local function find_memory(user, key)
+    for i, m in ipairs(s.memories) do
+      if m.username == user.username and (m.unique_id == key or m.name == key) then return m, i end
+    end
+  end
   router:add(MENTOR .. "memory/{memory}/", {
+    GET = for_user(function(_, p, user)
+      local m = find_memory(user, p.memory)
+      return m and respond.json(200, m) or respond.not_found()
+    end),
     DELETE = for_user(function(_, p, user)
-      for i, m in ipairs(s.memories) do
-        if m.username == user.username and (m.unique_id == p.memory or m.name == p.memory) then
-          table.remove(s.memories, i)
-          return respond.json(200, { detail = "Memory deleted." })
-        end
-      end
-      return respond.not_found()
+      local m, i = find_memory(user, p.memory)
+      if not m then return respond.not_found() end
+      table.remove(s.memories, i)
+      return respond.json(200, { detail = "Memory deleted." })
     end),
   })
 
