@@ -72,6 +72,29 @@ describe("iblai sandbox", function()
     assert.is_true(total > 0)
   end)
 
+  it("is walked by client:each for both of its envelope kinds, and break stops the walk", function()
+    local names, seen = {}, {}
+    for u in client:each("core_platform_users_retrieve", { page_size = 6 }) do
+      assert.is_nil(seen[u.username])
+      seen[u.username] = true
+      names[#names + 1] = u.username
+    end
+    assert.equal(40, #names)
+    local counted = 0
+    for _, u in ipairs(users) do
+      local c = client_for(sb, { username = u.username })
+      local first = assert(c:call("ai_mentor_orgs_users_artifacts_list", { page_size = 1 }))
+      local n = 0
+      for _ in c:each("ai_mentor_orgs_users_artifacts_list", { page_size = 2 }) do n = n + 1 end
+      assert.equal(first.count, n)
+      counted = counted + n
+      c:close()
+    end
+    assert.is_true(counted > 0)
+    for _ in client:each("core_platform_users_retrieve", { page_size = 1 }, { concurrency = 4 }) do break end
+    assert.equal(0, client.session:in_flight())
+  end)
+
   it("caps page_size at 100, rejects bad page values and 404s past the end", function()
     local body = assert(client:request { path = "/api/core/platform/users/", query = { page_size = 500 } }).body
     assert.equal(40, #body.results)
