@@ -91,7 +91,7 @@ describe("iblai sandbox", function()
       c:close()
     end
     assert.is_true(counted > 0)
-    for _ in client:each("core_platform_users_retrieve", { page_size = 1 }, { concurrency = 4 }) do break end
+    for _ in client:each("core_platform_users_retrieve", { page_size = 1 }, { concurrency = 4 }) do break end -- luacheck: ignore 512
     assert.equal(0, client.session:in_flight())
   end)
 
