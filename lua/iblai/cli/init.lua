@@ -70,9 +70,7 @@ local function run_options(argv)
           io.stderr:write("iblai: ", err, "\n")
           return 1
         end
-        local arg = {}
-        for j = 0, #argv do arg[j - (i + 1)] = argv[j] end
-        _G.arg = arg
+        _G.arg = { [0] = argv[0] } -- as lua does when there is no script
         chunk()
         ran = true
       else
