@@ -61,11 +61,12 @@ typedef struct iblai_transfer {
   CURL *easy;
   char *method, *url, *origin0, *body;
   size_t body_len;
-  struct curl_slist *user_headers, *sent_headers;
+  struct curl_slist *sent_headers;
   double timeout, not_before, started;
   int max_retries, retry_unsafe, attempts, redirects;
   int same_origin;  /* url is on the session's origin: the key may go */
   int cross_origin; /* a redirect left the first origin: caller credentials stay behind */
+  int redirected;   /* the headers must be worked out again before the next attempt */
   int retryable, too_large;
   long status;
   CURLcode rc;

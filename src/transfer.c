@@ -40,7 +40,6 @@ void iblai_transfer_free(iblai_session *s, transfer *t) {
   free(t->origin0);
   free(t->body);
   free(t->fail_msg);
-  curl_slist_free_all(t->user_headers);
   curl_slist_free_all(t->sent_headers);
   iblai_buf_free(&t->body_in);
   iblai_buf_free(&t->head_in);
@@ -91,6 +90,37 @@ static int is_credential_header(const char *line) {
          strncasecmp(line, "proxy-authorization:", 20) == 0;
 }
 
+/* Adds what the session sends itself: the key when the URL is on the session's origin, and an
+ * empty Expect: so curl never waits for 100-continue. */
+static int append_ours(iblai_session *s, transfer *t) {
+  struct curl_slist *l;
+  if (s->auth_header && t->same_origin) {
+    if (!(l = curl_slist_append(t->sent_headers, s->auth_header))) return -1;
+    t->sent_headers = l;
+  }
+  if (!(l = curl_slist_append(t->sent_headers, "Expect:"))) return -1;
+  t->sent_headers = l;
+  return 0;
+}
+
+/* After a redirect: the caller's headers again (less credentials once the first origin is left),
+ * then ours for the new URL. */
+static int rebuild_headers(iblai_session *s, transfer *t) {
+  struct curl_slist *old = t->sent_headers, *l;
+  t->sent_headers = NULL;
+  for (struct curl_slist *h = old; h; h = h->next) {
+    int ours = strcmp(h->data, "Expect:") == 0 || (s->auth_header && strcmp(h->data, s->auth_header) == 0);
+    if (ours || (t->cross_origin && is_credential_header(h->data))) continue;
+    if (!(l = curl_slist_append(t->sent_headers, h->data))) {
+      curl_slist_free_all(old);
+      return -1;
+    }
+    t->sent_headers = l;
+  }
+  curl_slist_free_all(old);
+  return append_ours(s, t);
+}
+
 static void set_url(iblai_session *s, transfer *t, char *url) {
   free(t->url);
   t->url = url;
@@ -124,9 +154,9 @@ static void read_headers(lua_State *L, transfer *t, int spec) {
     else if (iblai_has_crlf(value, vlen)) fail(t, "config", "header '%s' must not hold CR, LF or NUL", name);
     else {
       lua_pushfstring(L, vlen ? "%s: %s" : "%s;", name, value);
-      struct curl_slist *l = curl_slist_append(t->user_headers, lua_tostring(L, -1));
+      struct curl_slist *l = curl_slist_append(t->sent_headers, lua_tostring(L, -1));
       if (!l) luaL_error(L, "out of memory");
-      t->user_headers = l;
+      t->sent_headers = l;
       lua_pop(L, 1);
     }
     lua_pop(L, 2);
@@ -202,6 +232,7 @@ transfer *iblai_transfer_new(lua_State *L, iblai_batch *b, int spec) {
   else if (!relative && has_userinfo(t->url))
     fail(t, "config", "credentials in URLs are not accepted; use the api_key option");
   read_headers(L, t, spec);
+  if (append_ours(s, t) != 0) luaL_error(L, "out of memory");
   if (t->state == T_DONE) b->ndone++; /* failed its checks: nothing to send */
   return t;
 }
@@ -231,20 +262,10 @@ int iblai_transfer_start(iblai_session *s, transfer *t) {
   t->too_large = 0;
   t->errbuf[0] = '\0';
 
-  curl_slist_free_all(t->sent_headers);
-  t->sent_headers = NULL;
-  struct curl_slist *l = NULL;
-  for (struct curl_slist *h = t->user_headers; h; h = h->next) {
-    if (t->cross_origin && is_credential_header(h->data)) continue;
-    if (!(l = curl_slist_append(t->sent_headers, h->data))) return -1;
-    t->sent_headers = l;
+  if (t->redirected) { /* the origin may have changed: the key and credentials follow the rules again */
+    if (rebuild_headers(s, t) != 0) return -1;
+    t->redirected = 0;
   }
-  if (s->auth_header && t->same_origin) {
-    if (!(l = curl_slist_append(t->sent_headers, s->auth_header))) return -1;
-    t->sent_headers = l;
-  }
-  if (!(l = curl_slist_append(t->sent_headers, "Expect:"))) return -1;
-  t->sent_headers = l;
 
   /* The session's fixed options were set when the handle was made; these change per attempt. */
   curl_easy_setopt(e, CURLOPT_URL, t->url);
@@ -352,6 +373,7 @@ static int follow_redirect(lua_State *L, iblai_session *s, transfer *t) {
     t->body_len = 0;
   }
   t->redirects++;
+  t->redirected = 1;
   t->state = T_WAITING;
   t->not_before = 0;
   return 1;

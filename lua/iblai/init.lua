@@ -127,7 +127,8 @@ function Client:finish(res, op)
     end
   end
   if res.status < 200 or res.status >= 300 then return nil, errors.from_response(res, data, op) end
-  return { status = res.status, headers = res.headers, body = body, url = res.url, attempts = res.attempts }
+  res.body = body -- the core's table is the result: status, headers, body, url, method, attempts
+  return res
 end
 
 --- One HTTP request: { method, path, query, json | body, headers, timeout, retries, retry_unsafe }.
