@@ -48,8 +48,9 @@ describe("pagination", function()
     assert_sequence(ids_of("ai_analytics_audience_orgs_active_users_users_retrieve", { length = 10 }), 95)
   end)
 
-  it("walks /api/analytics listings", function()
+  it("walks /api/analytics listings, with the paging in an object or at the top level", function()
     assert_sequence(ids_of("analytics_learners_retrieve", { limit = 25 }), 77)
+    assert_sequence(ids_of("analytics_financial_details_retrieve", { limit = 30, group_by = "provider" }), 77)
   end)
 
   it("follows next links when the total is not known", function()

@@ -117,7 +117,9 @@ local function envelope(path, op, query)
   end
   if props.results and props.next_page then return "next_page" end
   if props.data and props.pagination then return "data_pagination" end
-  if path:match("^/api/analytics/") and props.pagination then return "analytics" end
+  if path:match("^/api/analytics/") and (props.pagination or (props.total_pages and props.rows)) then
+    return "analytics"
+  end
   if props.Resources and props.totalResults then return "scim" end
   return nil
 end

@@ -48,13 +48,12 @@ M.KINDS = {
   analytics = {
     page = "page", size = "limit",
     items = function(b)
-      for _, key in ipairs { "results", "learners", "data", "items" } do
+      for _, key in ipairs { "results", "learners", "rows", "data", "items" } do
         if type(b[key]) == "table" then return b[key] end
       end
     end,
     total = function(b)
-      local p = b.pagination
-      if type(p) ~= "table" then return nil end
+      local p = type(b.pagination) == "table" and b.pagination or b -- some put it at the top level
       return int(p.total_pages) or int(p.totalPages) or int(p.num_pages) or int(p.pages)
     end,
   },

@@ -54,6 +54,13 @@ local routes = {
       pagination = { currentPage = page, totalItems = N.analytics, perPage = limit,
         totalPages = (N.analytics + limit - 1) // limit } })
   end,
+  -- /api/analytics with the paging at the top level: rows, page, limit, total_pages
+  ["/api/analytics/financial/details/"] = function(req)
+    local page, limit = num(req.query.page, 1), num(req.query.limit, 20)
+    local first = (page - 1) * limit + 1
+    return reply({ rows = items(first, math.min(N.analytics, first + limit - 1)), page = page, limit = limit,
+      total_records = N.analytics, total_pages = (N.analytics + limit - 1) // limit, metrics = {}, total_cost = 0 })
+  end,
   -- next_page integers; page / page_size
   ["/api/catalog/access_requests/course/manage/"] = function(req)
     local page, size = num(req.query.page, 1), num(req.query.page_size, 10)
