@@ -51,6 +51,10 @@ describe("the iblai program", function()
     assert.matches("unknown command", err)
     code = helpers.run { "--help" }
     assert.equal(0, code)
+    local out
+    code, out = helpers.run { "--version" }
+    assert.equal(0, code)
+    assert.matches("^iblai %S+ %(ibl%.ai Data Manager API 4%.90%.4", out)
   end)
 
   it("finds every iblai module from inside the binary, from any directory", function()

@@ -35,13 +35,6 @@ done:
   return out;
 }
 
-int iblai_same_origin(const iblai_session *s, const char *url) {
-  char *o = iblai_origin_of(url);
-  int same = o && s->origin && strcmp(o, s->origin) == 0;
-  free(o);
-  return same;
-}
-
 /* verbose output: curl's own trace, with the Authorization line masked. */
 int iblai_debug_redacted(CURL *h, curl_infotype type, char *data, size_t size, void *ud) {
   (void)h;

@@ -124,7 +124,6 @@ void iblai_stream_open(lua_State *L);
 /* ---- auth and redaction (auth.c) ---- */
 int iblai_has_crlf(const char *s, size_t n);
 char *iblai_origin_of(const char *url); /* malloc'd "scheme://host:port" lower-case, NULL if not http(s) */
-int iblai_same_origin(const iblai_session *s, const char *url);
 int iblai_debug_redacted(CURL *h, curl_infotype type, char *data, size_t size, void *ud);
 
 /* ---- retry policy (retry.c) ---- */

@@ -25,10 +25,9 @@ M.KINDS = {
     total = function(b, size) return pages_for(b.count, size) end,
     next_url = function(b) return b.next end,
   },
-  drf_offset = {
+  drf_offset = { -- the number of pages comes from count and the starting offset (see walker)
     offset = "offset", size = "limit",
     items = function(b) return b.results end,
-    total = function(b, size) return pages_for(b.count, size) end,
     next_url = function(b) return b.next end,
   },
   drf_next = {
@@ -121,7 +120,8 @@ function M.walker(client, op, params, opts)
     return client:prepare(r)
   end
 
-  local self = { stream = stream, delivered = 0, added = 0, total = nil, seen = {}, done = false }
+  -- last: how many pages this walk takes, once page 1 tells; nil while next links are followed
+  local self = { stream = stream, delivered = 0, added = 0, last = nil, seen = {}, done = false }
   local origin = client.session:origin()
 
   local function add(req)

@@ -98,7 +98,8 @@ function M.main(argv)
     return 0
   elseif first == "-v" or first == "--version" or first == "version" then
     local core = require "iblai.core"
-    io.write(("iblai %s (libcurl %s, %s)\n"):format(core.version, core.curl_version, _VERSION))
+    io.write(("iblai %s (ibl.ai Data Manager API %s, libcurl %s, %s)\n"):format(core.version,
+      require("iblai.ops").spec_version(), core.curl_version, _VERSION))
     return 0
   elseif first == "run" then
     if not argv[2] then
