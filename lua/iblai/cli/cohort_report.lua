@@ -51,23 +51,20 @@ local function extension(path)
 end
 
 -- Opens a temporary file beside `out`, so the final rename stays on one file system; proves
--- before any request that the report can be written there.
+-- before any request that the report can be written there. An existing `out` must be writable
+-- by this user too (a rename alone would replace a file the user may not write).
 local function open_out(out)
-  local existing = io.open(out, "r+")
+  local existing, why = io.open(out, "r+")
   if existing then
     existing:close()
-  else
-    local probe, err = io.open(out, "r")
-    if probe then
-      probe:close()
-      return nil, ("cannot write --out %s: permission denied"):format(out)
-    end
-    if err and not err:find("No such file", 1, true) then return nil, ("cannot write --out %s"):format(err) end
+  elseif not why:find("No such file", 1, true) then
+    return nil, ("cannot write --out %s"):format(why)
   end
   local tmp = ("%s.%d.tmp"):format(out, math.random(1, 1 << 30))
   local f, err = io.open(tmp, "wb")
   if not f then
-    return nil, ("cannot write --out %s: %s"):format(out, (err or ""):gsub("^[^:]*: ", ""))
+    if err:find("No such file", 1, true) then err = "its directory does not exist" else err = err:gsub("^.*: ", "") end
+    return nil, ("cannot write --out %s: %s"):format(out, err)
   end
   return f, tmp
 end

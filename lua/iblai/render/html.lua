@@ -58,7 +58,7 @@ tfoot td{font-weight:700;border-top:2px solid #d1d5db;border-bottom:0}
 .tables{margin-top:14px}
 footer{margin-top:14px;color:#6b7280;font-size:12px}
 footer ul{margin:4px 0 0;padding-left:18px}
-@media (max-width:900px){.kpis{grid-template-columns:repeat(2,1fr)}.grid{grid-template-columns:1fr}}
+@media screen and (max-width:900px){.kpis{grid-template-columns:repeat(2,1fr)}.grid{grid-template-columns:1fr}}
 @page{size:A4;margin:11mm}
 @media print{
 body{background:#fff;font-size:10.5px}
@@ -145,7 +145,7 @@ local function cohorts_chart(report)
         { name = "New", key = "new", color = M.COLORS.new, values = new },
         { name = "Returning", key = "returning", color = M.COLORS.returning, values = ret },
       },
-      y_label = "users", x_label = unit .. " starting", width = 1160, height = 270,
+      y_label = "users", x_label = unit .. " starting", width = 960, height = 230,
       tip = function(i, s)
         return ("%s: %s %s"):format(format.period(report.periods[i], agg), format.number(s.values[i]), s.name:lower())
       end,
@@ -169,7 +169,7 @@ local function activity_chart(report)
   local chart = failed and "" or svg.line {
     id = "dau", title = "Daily active users", desc = "A line of the users active each day. " .. lead,
     labels = labels, values = values, name = "Active users", color = M.COLORS.active,
-    average = t.avg_daily_active_users, y_label = "users", x_label = "day", width = 560, height = 280,
+    average = t.avg_daily_active_users, y_label = "users", x_label = "day", width = 440, height = 250,
     tip = function(i) return ("%s: %s active"):format(report.daily_active_users[i].date, format.number(values[i])) end,
     empty = "No activity in this range",
   }
@@ -191,7 +191,7 @@ local function conversations_chart(report)
     id = "conversations", title = "Conversations per " .. unit, desc = "Bars of conversations per " .. unit .. ". " .. lead,
     labels = labels, series = { { name = "Conversations", key = "conversations", color = M.COLORS.conversations,
       values = values } },
-    y_label = "conversations", x_label = unit .. " starting", width = 560, height = 280,
+    y_label = "conversations", x_label = unit .. " starting", width = 440, height = 250,
     tip = function(i)
       local p = report.periods[i]
       return ("%s: %s conversations, %s messages per session"):format(format.period(p, agg),
@@ -218,7 +218,7 @@ local function topics_chart(report)
   local chart = failed and "" or svg.hbars {
     id = "topics", title = "Most discussed topics", desc = "Horizontal bars of conversations per topic. " .. lead,
     items = items, name = "Conversations", key = "topic", color = M.COLORS.topic, x_label = "conversations",
-    width = 560,
+    width = 440,
     empty = "No topics in this range",
   }
   return card("", "Top topics", lead, chart .. failed_note(report, "topics"))
@@ -261,7 +261,7 @@ local function sentiment_chart(report)
     chart = svg.share_bar {
       id = "sentiment", title = "Sentiment of conversations",
       desc = "One bar split into the share of each sentiment. " .. lead,
-      parts = sentiment_parts(s), x_label = "share of conversations", empty = "No sentiment recorded", width = 560,
+      parts = sentiment_parts(s), x_label = "share of conversations", empty = "No sentiment recorded", width = 440,
     }
   end
   local body = (failed and "" or chart) .. failed_note(report, "sentiment")
