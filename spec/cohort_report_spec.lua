@@ -547,6 +547,20 @@ describe("iblai cohort-report against the sandbox", function()
     os.execute("rm -rf " .. helpers.quote(dir))
   end)
 
+  it("runs examples/cohort_report.lua, which writes the HTML page", function()
+    local dir = tmpdir()
+    local code, out, err = helpers.run({ helpers.root .. "/examples/cohort_report.lua", "2026-10-01", "2026-11-24",
+      dir .. "/r.html" }, env)
+    assert.equal(0, code, err)
+    local r = report_json { "--start", "2026-10-01", "--end", "2026-11-24" }
+    assert.matches(("%d new, %d returning, %d conversations"):format(r.totals.new_users,
+      report_json({ "--start", "2026-10-01", "--end", "2026-11-24", "--aggregation", "weekly" }).totals.veteran_users,
+      r.totals.conversations), out)
+    assert.matches("topic 1: ", out)
+    assert.matches("^<!DOCTYPE html>", slurp(dir .. "/r.html"))
+    os.execute("rm -rf " .. helpers.quote(dir))
+  end)
+
   it("filters by mentor where the API can, and says which sections stay org-wide", function()
     local all = report_json { "--start", "2026-09-01", "--end", "2026-11-24" }
     local mentor = "nobody-mentor"
