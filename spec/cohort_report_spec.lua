@@ -299,6 +299,17 @@ describe("iblai cohort-report usage errors", function()
     usage({ "cohort-report", "--bogus" }, "unknown option '%-%-bogus'")
   end)
 
+  it("wants a key, an org and a user before sending anything", function()
+    local code, _, err = helpers.run({ "cohort-report" }, { IBLAI_BASE_URL = env.IBLAI_BASE_URL, IBLAI_API_KEY = "",
+      IBLAI_ORG = "main", IBLAI_USERNAME = "a" })
+    assert.equal(2, code)
+    assert.matches("set IBLAI_API_KEY", err)
+    code, _, err = helpers.run({ "cohort-report" }, { IBLAI_BASE_URL = env.IBLAI_BASE_URL, IBLAI_API_KEY = "k",
+      IBLAI_ORG = "main", IBLAI_USERNAME = "" })
+    assert.equal(2, code)
+    assert.matches("IBLAI_USERNAME", err)
+  end)
+
   it("wants --out for html, and an --out it can write", function()
     usage({ "cohort-report", "--format", "html" }, "%-%-format html needs %-%-out")
     usage({ "cohort-report", "--out", "/no/such/dir/report.md" }, "cannot write %-%-out /no/such/dir/report.md")

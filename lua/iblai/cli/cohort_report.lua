@@ -111,6 +111,10 @@ function M.main(args, prog)
     return usage_error("the analytics paths need an org and a user: set IBLAI_ORG and IBLAI_USERNAME "
       .. "(or --org and --username)")
   end
+  if (os.getenv("IBLAI_API_KEY") or "") == "" then
+    client:close()
+    return usage_error("set IBLAI_API_KEY: every analytics call needs the key")
+  end
 
   local file, tmp
   if opts.out then
