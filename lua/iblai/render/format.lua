@@ -90,6 +90,14 @@ function M.unit(aggregation)
   return ({ daily = "day", weekly = "week", monthly = "month" })[aggregation] or "period"
 end
 
+--- The label of a time axis cut into periods: "day", or "week starting" / "month starting".
+-- @param aggregation "daily", "weekly" or "monthly"
+-- @return string
+function M.axis(aggregation)
+  if aggregation == "daily" then return "day" end
+  return M.unit(aggregation) .. " starting"
+end
+
 --- The one line that sums up new and returning users.
 -- @param totals the report's totals, @param n number of periods, @param aggregation of the periods
 -- @return string

@@ -145,7 +145,7 @@ local function cohorts_chart(report)
         { name = "New", key = "new", color = M.COLORS.new, values = new },
         { name = "Returning", key = "returning", color = M.COLORS.returning, values = ret },
       },
-      y_label = "users", x_label = unit .. " starting", width = 960, height = 230,
+      y_label = "users", x_label = format.axis(report.range.aggregation), width = 960, height = 230,
       tip = function(i, s)
         return ("%s: %s %s"):format(format.period(report.periods[i], agg), format.number(s.values[i]), s.name:lower())
       end,
@@ -191,7 +191,7 @@ local function conversations_chart(report)
     id = "conversations", title = "Conversations per " .. unit, desc = "Bars of conversations per " .. unit .. ". " .. lead,
     labels = labels, series = { { name = "Conversations", key = "conversations", color = M.COLORS.conversations,
       values = values } },
-    y_label = "conversations", x_label = unit .. " starting", width = 440, height = 250,
+    y_label = "conversations", x_label = format.axis(report.range.aggregation), width = 440, height = 250,
     tip = function(i)
       local p = report.periods[i]
       return ("%s: %s conversations, %s messages per session"):format(format.period(p, agg),
