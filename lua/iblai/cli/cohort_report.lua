@@ -20,17 +20,22 @@ local LONG_DAILY = 400
 local function parser(prog)
   local p = argparse(prog, "New and returning users, daily activity, conversations, topics and sentiment for a "
     .. "date range, from the org's analytics; all the figures are fetched at once.")
-  p:option("--start", "First day, YYYY-MM-DD (default: 30 days up to --end).")
-  p:option("--end", "Last day, included, YYYY-MM-DD (default: today, UTC).")
+  p:option("--start", "First day (default: the 30 days up to --end).", nil):argname("<YYYY-MM-DD>")
+  p:option("--end", "Last day, included (default: today, UTC).", nil):argname("<YYYY-MM-DD>")
   p:option("--aggregation", "Periods of the tables and charts: daily, weekly (Monday to Sunday) or monthly.", "daily")
-  p:option("--mentor", "Only this mentor's conversations (its unique id); activity, registrations and "
-    .. "sentiment stay org-wide.")
+    :argname("<period>")
+  p:option("--mentor", "Only this mentor's conversations; activity, registrations and sentiment stay org-wide.")
+    :argname("<mentor_id>")
   p:option("--format", "md, csv, json or html (default: from the --out extension, else md).")
-  p:option("--out", "Write to FILE (replaced atomically) instead of standard output; html needs it.")
-  p:option("--base-url", "Overrides IBLAI_BASE_URL.")
+  p:option("--out", "Write to FILE (replaced atomically) instead of standard output; html needs it."):argname("<FILE>")
+  p:option("--base-url", "Overrides IBLAI_BASE_URL."):argname("<url>")
   p:option("--org", "Overrides IBLAI_ORG.")
   p:option("--username", "Overrides IBLAI_USERNAME.")
   p:epilog([[
+The report: totals with their change against the days before; new and returning users per
+period; daily active users; conversations and messages per session; top topics; sentiment; the
+API's org overview. Any call that fails is named in the report, which shows the rest.
+
 Examples:
   iblai cohort-report --start 2026-10-01 --end 2026-11-24 --aggregation weekly
   iblai cohort-report --start 2026-01-01 --end 2026-06-30 --aggregation monthly --out report.html

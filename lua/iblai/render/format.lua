@@ -99,7 +99,9 @@ function M.axis(aggregation)
 end
 
 --- The one line that sums up new and returning users.
--- @param totals the report's totals, @param n number of periods, @param aggregation of the periods
+-- @param totals the report's totals
+-- @param n number of periods
+-- @param aggregation of the periods
 -- @return string
 function M.cohorts_line(totals, n, aggregation)
   if (totals.new_users or 0) + (totals.veteran_users or 0) == 0 then

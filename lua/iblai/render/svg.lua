@@ -22,7 +22,8 @@ local function num(x)
 end
 
 --- Round axis steps (1, 2, 2.5 or 5 times a power of ten) so about `count` ticks span 0..max.
--- @param max the largest value, @param count wanted number of intervals
+-- @param max the largest value
+-- @param count wanted number of intervals
 -- @param whole true when only whole numbers make sense (counts)
 -- @return step, top (the axis maximum, a multiple of step)
 function M.ticks(max, count, whole)

@@ -4,7 +4,9 @@
 local M = {}
 
 --- Days since 1970-01-01 of a calendar date (H. Hinnant's days_from_civil).
--- @param y year, @param m month 1-12, @param d day 1-31
+-- @param y year
+-- @param m month 1-12
+-- @param d day 1-31
 -- @return integer day number
 function M.from_civil(y, m, d)
   y = m <= 2 and y - 1 or y
@@ -65,6 +67,7 @@ function M.format(z)
 end
 
 --- Today's day number in UTC.
+-- @return integer day number
 function M.today()
   return os.time() // 86400
 end
@@ -90,7 +93,8 @@ local function next_start(z, aggregation)
 end
 
 --- The periods covering first..last, each clipped to the range.
--- @param first first day number, @param last last day number (inclusive)
+-- @param first first day number
+-- @param last last day number (inclusive)
 -- @param aggregation "daily", "weekly" (Monday to Sunday) or "monthly"
 -- @return list of { first = day, last = day }
 function M.periods(first, last, aggregation)
@@ -106,7 +110,8 @@ end
 
 --- The index of the period holding day z; days outside the range go to the first or last period,
 -- so a row the API labels with the start of a week that began before the range still counts.
--- @param periods as from M.periods, @param z day number
+-- @param periods as from M.periods
+-- @param z day number
 -- @return integer index
 function M.find(periods, z)
   local lo, hi = 1, #periods

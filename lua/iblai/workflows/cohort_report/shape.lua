@@ -38,7 +38,8 @@ local function round(x, places)
 end
 
 --- Percentage change from before to now, to one decimal; nil when unknown or from zero.
--- @param now number or nil, @param before number or nil
+-- @param now number or nil
+-- @param before number or nil
 -- @return number or nil
 function M.change(now, before)
   if now == nil or before == nil then return nil end
