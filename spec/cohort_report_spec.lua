@@ -455,7 +455,8 @@ describe("iblai cohort-report against the sandbox", function()
       assert.equal(want.conversations[i], p.conversations, "conversations, period " .. p.start)
       assert.equal(want.conversations[i], p.sessions)
       if p.sessions > 0 then
-        assert.near(want.messages[i] / p.sessions, p.avg_messages, 0.051)
+        -- The API describes avg_messages as an integer; the report keeps one decimal of what it gets.
+        assert.near(want.messages[i] / p.sessions, p.avg_messages, 0.55)
       end
       new_total = new_total + p.new_users
     end
