@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 pkgs="lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check lua-argparse lua-yaml
-libmicrohttpd-dev luarocks valgrind pkg-config make gcc curl wrk"
+libmicrohttpd-dev lua-socket luarocks valgrind pkg-config make gcc curl wrk"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
