@@ -269,7 +269,8 @@ end
 function Run:user_done(u)
   self.done_users = self.done_users + 1
   local total = 0
-  for _, n in pairs(self.result.deleted) do total = total + n end
+  for _, n in pairs(self.dry_run and self.result.would_delete or self.result.deleted) do total = total + n end
+  -- deleted: items deleted so far (found, in a dry run)
   self:emit { type = "user", user = u.name, done = self.done_users, total = #self.users, deleted = total }
 end
 
@@ -310,8 +311,8 @@ end
 --   users (list of usernames) or all = true (every user of the org, from the users listing);
 --   exclude (list of usernames to leave alone); stores (a subset of M.STORES, default all);
 --   dry_run (list what would be deleted, delete nothing); concurrency (requests in flight, default 8);
---   journal (a file path: finished (user, store) pairs are appended to it and skipped when it is
---   given again); org; on_progress (function(event), events: start, pair, user, finish)
+--   journal (a file path, or a journal from iblai.workflows.journal.open: finished (user, store)
+--   pairs are appended to it, and skipped when it is given again); org; on_progress (function(event), events: start, pair, user, finish)
 -- @return the result: { users = N, deleted = {chats=, prompt=, edx=, profile=, mentor=},
 --   already_empty = pairs that had nothing to delete, failed = { {user, store, error}, ... },
 --   resumed = pairs skipped because the journal had them; with dry_run also would_delete
@@ -330,19 +331,23 @@ function M.run(client, opts)
   if math.type(concurrency) ~= "integer" or concurrency < 1 then
     return nil, errors.new { kind = "validation", message = "concurrency must be a whole number >= 1" }
   end
-  local journal, finished = nil, {}
-  if opts.journal then
-    local entries, jerr
+  local journal, finished, opened = nil, {}, nil
+  if type(opts.journal) == "table" then
+    journal = opts.journal -- opened by the caller (Journal.open), who closes it
+  elseif opts.journal then
+    local jerr
     if opts.dry_run then
-      entries, jerr = Journal.read(opts.journal, M.journal_header(client, org))
+      journal, jerr = Journal.read(opts.journal, M.journal_header(client, org))
+      journal = journal and { entries = journal } -- read only: a dry run writes nothing
     else
       journal, jerr = Journal.open(opts.journal, M.journal_header(client, org))
-      entries = journal and journal.entries
+      opened = journal
     end
-    if not entries then return nil, errors.new { kind = "config", message = jerr } end
-    for _, e in ipairs(entries) do finished[e.user .. "\0" .. tostring(e.store)] = true end
+    if not journal then return nil, errors.new { kind = "config", message = jerr } end
   end
-  local _ <close> = journal
+  local _ <close> = opened
+  for _, e in ipairs(journal and journal.entries or {}) do finished[e.user .. "\0" .. tostring(e.store)] = true end
+  if journal and not journal.append then journal = nil end
   local list = opts.users or {}
   if opts.all then
     local everyone, err = users_of.of_org(client, org)
