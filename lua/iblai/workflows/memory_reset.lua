@@ -136,7 +136,7 @@ function Run:admit(user, add)
       if s.single then
         add({ self.dry_run and s.get or s.delete, params }, function(body, err) pair.first, pair.first_err = body, err end)
       else
-        if s.paged then params.page_size = PAGE_SIZE end
+        if s.paged then params.page_size = self.page_size end
         if s.by_username then params.username = user end
         add({ s.list, params }, function(body, err) pair.first, pair.first_err = body, err end)
       end
@@ -310,9 +310,12 @@ end
 -- @param opts table:
 --   users (list of usernames) or all = true (every user of the org, from the users listing);
 --   exclude (list of usernames to leave alone); stores (a subset of M.STORES, default all);
---   dry_run (list what would be deleted, delete nothing); concurrency (requests in flight, default 8);
---   journal (a file path, or a journal from iblai.workflows.journal.open: finished (user, store)
---   pairs are appended to it, and skipped when it is given again); org; on_progress (function(event), events: start, pair, user, finish)
+--   dry_run (list what would be deleted, delete nothing); concurrency (requests in flight,
+--   default 8); page_size (items per listing page, default 100); journal (a file path, or a
+--   journal from iblai.workflows.journal.open: finished (user, store) pairs are appended to it,
+--   and skipped when it is given again); org; on_progress (function(event); events: start,
+--   pair {user, store, status = done|failed|skipped, deleted, error, ids}, user {user, done,
+--   total, deleted}, finish {result})
 -- @return the result: { users = N, deleted = {chats=, prompt=, edx=, profile=, mentor=},
 --   already_empty = pairs that had nothing to delete, failed = { {user, store, error}, ... },
 --   resumed = pairs skipped because the journal had them; with dry_run also would_delete
@@ -363,6 +366,7 @@ function M.run(client, opts)
   end
   local run = setmetatable({
     client = client, org = org, stores = stores, users = users, dry_run = opts.dry_run, concurrency = concurrency,
+    page_size = opts.page_size or PAGE_SIZE,
     journal = journal, finished = finished, on_progress = opts.on_progress, result = result, done_users = 0,
   }, Run)
   run:emit { type = "start", users = #users, stores = stores, dry_run = opts.dry_run and true or false }
