@@ -167,11 +167,17 @@ end
 -- @param client an iblai client
 -- @param op string the operationId to poll (e.g. ai_mentor_orgs_users_downloads_tasks_retrieve)
 -- @param params table its parameters
--- @param opts table as for pollset (deadline, interval, max_interval, factor, ready, on_poll, sleep)
+-- @param opts table as for pollset (deadline, interval, max_interval, factor, ready, sleep, clock),
+--   with on_poll(body, err, polls) called after each poll
 -- @return the body of the answer that said done, or nil and an Error (kind "timeout" when the
 --   deadline passed; the Error of the poll when it failed for good)
 function M.wait(client, op, params, opts)
-  local set = M.pollset(client, opts)
+  opts = opts or {}
+  local on_poll = opts.on_poll
+  local set_opts = setmetatable({
+    on_poll = on_poll and function(_, body, err, polls) on_poll(body, err, polls) end,
+  }, { __index = opts })
+  local set = M.pollset(client, set_opts)
   set:add(1, op, params)
   while true do
     local done = set:step()[1]

@@ -26,6 +26,7 @@ end
 -- @param prog string e.g. "iblai memory-reset"
 -- @param message string
 function M.usage(prog, message)
+  message = tostring(message):gsub("%s*\n%s*", "; ")
   io.stderr:write(("%s: %s (%s --help tells more)\n"):format(prog, message, prog))
   return 2
 end
