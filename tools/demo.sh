@@ -11,5 +11,29 @@ port=$(awk '{print $2}' "$portfile")
 echo "sandbox on http://127.0.0.1:$port"
 admin=$(curl -s -H "Authorization: Api-Token demo" "http://127.0.0.1:$port/api/core/platform/users/?page_size=1" |
   sed 's/.*"username":"\([^"]*\)".*/\1/')
-IBLAI_BASE_URL="http://127.0.0.1:$port" IBLAI_API_KEY=demo IBLAI_ORG=main IBLAI_USERNAME="$admin" \
-  build/bin/iblai examples/org_overview.lua
+export IBLAI_BASE_URL="http://127.0.0.1:$port" IBLAI_API_KEY=demo IBLAI_ORG=main IBLAI_USERNAME="$admin"
+build/bin/iblai examples/org_overview.lua
+
+# The workflows: reset three users' memory (a dry run, the reset, a dry run that finds nothing),
+# then export two users' chat history.
+demo=build/demo
+rm -rf "$demo" && mkdir -p "$demo"
+build/bin/iblai -e 'local c <close> = assert(iblai.from_env())
+  for u in c:each("core_platform_users_retrieve", { page_size = 5 }) do
+    if u.username ~= os.getenv("IBLAI_USERNAME") then print(u.username) end
+  end' | head -3 > "$demo/users.txt"
+echo
+echo "== iblai memory-reset --users $demo/users.txt --dry-run"
+build/bin/iblai memory-reset --users "$demo/users.txt" --dry-run --quiet
+echo
+echo "== iblai memory-reset --users $demo/users.txt --journal $demo/reset.journal"
+build/bin/iblai memory-reset --users "$demo/users.txt" --journal "$demo/reset.journal"
+echo
+echo "== the same dry run again: every store is empty now"
+build/bin/iblai memory-reset --users "$demo/users.txt" --dry-run --quiet
+echo
+head -2 "$demo/users.txt" > "$demo/two.txt"
+echo "== iblai export-chats --users $demo/two.txt --out $demo/exports"
+build/bin/iblai export-chats --users "$demo/two.txt" --out "$demo/exports" --poll-initial 0.2
+echo "the exported files are in $demo/exports:"
+ls -l "$demo/exports"
