@@ -255,6 +255,23 @@ describe("iblai memory-reset", function()
     wf.rmdir(dir)
   end)
 
+  it("stops with one line and exit 1 when no request reaches the service, and when stdout is full", function()
+    local journal = os.tmpname()
+    os.remove(journal)
+    local code, out, err = helpers.run({ "memory-reset", "--user", "a", "--user", "b", "--quiet", "--journal", journal },
+      CLOSED)
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.equal(1, select(2, err:gsub("\n", "")), err)
+    assert.matches("^iblai memory%-reset: ai_", err)
+    assert.matches("127.0.0.1:9", err, 1, true)
+    assert.equal(1, wf.lines(journal)) -- only the header: nothing was done
+    os.remove(journal)
+    local _, _, status = os.execute(("IBLAI_BASE_URL=%s IBLAI_API_KEY=k IBLAI_ORG=main %s memory-reset --user %s "
+      .. "--json --quiet > /dev/full 2>/dev/null"):format(sb.url, helpers.quote(helpers.program), users[#users]))
+    assert.equal(1, status)
+  end)
+
   it("prints one JSON object, with failed as [], and exits 0; 1 when a user fails", function()
     local code, out, err = helpers.run({ "memory-reset", "--user", users[1], "--json", "--quiet" }, env)
     assert.equal(0, code, err)

@@ -74,10 +74,7 @@ function M.main(args, prog)
     if opts.all then
       local err
       list, err = command.everyone(client, org, exclude)
-      if not list then
-        io.stderr:write(prog, ": cannot list the users of the org: ", tostring(err), "\n")
-        return 1
-      end
+      if not list then return command.fail(prog, err, "cannot list the users of the org: ") end
     end
     local shown = command.progress(opts, "export-chats", #list, function(e) return ("%d exported"):format(e.exported) end)
     local result, err = export.run(client, {
@@ -86,16 +83,14 @@ function M.main(args, prog)
       poll_max = opts.poll_max, on_progress = shown and shown.event,
     })
     if shown then shown.finish() end
-    if not result then
-      io.stderr:write(prog, ": ", tostring(err), "\n")
-      return 1
-    end
+    if not result then return command.fail(prog, err) end
     if opts.json then
       command.print_json { users = result.users, exported = result.exported, skipped = result.skipped,
         timed_out = command.array(result.timed_out), failed = command.array(result.failed), out = result.out }
     else
       print_summary(result)
     end
+    if command.flush(prog) ~= 0 then return 1 end
     return (#result.failed > 0 or #result.timed_out > 0) and 1 or 0
   end)
 end

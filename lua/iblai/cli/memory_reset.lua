@@ -128,10 +128,7 @@ function M.main(args, prog)
     if opts.all then
       local err
       list, err = command.everyone(client, org, exclude)
-      if not list then
-        io.stderr:write(prog, ": cannot list the users of the org: ", tostring(err), "\n")
-        return 1
-      end
+      if not list then return command.fail(prog, err, "cannot list the users of the org: ") end
       if not opts.dry_run and not opts.yes and not confirm(#list, org, client.base_url, stores) then
         io.stderr:write(prog, ": nothing was deleted\n")
         return 1
@@ -144,16 +141,14 @@ function M.main(args, prog)
       journal = journal, org = org, on_progress = shown and shown.event,
     })
     if shown then shown.finish() end
-    if not result then
-      io.stderr:write(prog, ": ", tostring(err), "\n")
-      return 1
-    end
+    if not result then return command.fail(prog, err) end
     if opts.json then
       command.print_json(to_json(result, opts.dry_run))
     else
       if opts.dry_run then print_plan(result) end
       print_summary(result, opts.dry_run)
     end
+    if command.flush(prog) ~= 0 then return 1 end
     return #result.failed > 0 and 1 or 0
   end)
 end

@@ -13,6 +13,7 @@ local files = require "iblai.workflows.files"
 local json = require "iblai.json"
 local tasks = require "iblai.tasks"
 local users_of = require "iblai.workflows.users"
+local unreachable = require("iblai.workflows.memory_reset").unreachable
 
 local M = {}
 
@@ -41,6 +42,11 @@ local function content_of(body, format)
   local text, err = json.encode(next(body) == nil and json.empty_array or body)
   if not text then return nil, "the answer cannot be written as JSON: " .. tostring(err) end
   return text .. "\n"
+end
+
+-- An Error as one line for the result, without the "iblai: " every Error starts with.
+local function say(err)
+  return (tostring(err):gsub("^iblai: ", ""))
 end
 
 local function is_404(err)
@@ -79,12 +85,16 @@ function Run:start(batch)
     calls[i] = { M.START, { org = self.org, user_id = job.user }, { retry_unsafe = true } }
   end
   local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
+  if unreachable(errs, #calls) then
+    self.abort = errs[1] -- nothing got through: stop rather than fail every user the same way
+    return
+  end
   for i, job in ipairs(batch) do
     local body, err = results[i], errs[i]
     local id = type(body) == "table" and body.task_id
     if err then
       self:finish(job.user, "failed", is_404(err)
-        and ("user '%s' not found (HTTP 404); check the username and the org"):format(job.user) or tostring(err))
+        and ("user '%s' not found (HTTP 404); check the username and the org"):format(job.user) or say(err))
     elseif type(id) ~= "string" and math.type(id) ~= "integer" then
       self:finish(job.user, "failed", "the export did not start: the answer has no task_id")
     else
@@ -101,9 +111,9 @@ function Run:ended(done)
   self.jobs[done.key] = nil
   if done.err then
     if done.err.kind == "timeout" then
-      self:finish(job.user, "timed_out", tostring(done.err))
+      self:finish(job.user, "timed_out", say(done.err))
     else
-      self:finish(job.user, "failed", tostring(done.err))
+      self:finish(job.user, "failed", say(done.err))
     end
     return
   end
@@ -135,6 +145,7 @@ function Run:loop()
       end
     end
     if #batch > 0 then self:start(batch) end
+    if self.abort then return end
     if self.polls:count() == 0 then
       if next_user > #self.users then break end
     else
@@ -155,7 +166,8 @@ end
 -- @return the result: { users = N, exported = n, skipped = n (their file existed),
 --   timed_out = {usernames}, failed = { {user, error}, ... }, files = {paths written}, out = dir },
 --   or nil and an Error when the run could not start (bad options, an unwritable directory,
---   the users listing failed)
+--   the users listing failed) or none of a batch of starts reached the service (the files
+--   written so far stay; a rerun skips them)
 function M.run(client, opts)
   opts = opts or {}
   local function bad(message)
@@ -192,6 +204,7 @@ function M.run(client, opts)
   }, Run)
   run:emit { type = "start", users = #users, format = format, out = opts.out }
   run:loop()
+  if run.abort then return nil, run.abort end
   run:emit { type = "finish", result = result }
   return result
 end

@@ -128,6 +128,25 @@ function M.array(list)
   return #list == 0 and json.empty_array or list
 end
 
+--- Says on stderr that the run failed: the error in one line, without a second "iblai: ".
+-- @param prog string
+-- @param err an Error or a message
+-- @param what string (optional) what failed, put before the error
+-- @return 1, the failure exit status
+function M.fail(prog, err, what)
+  io.stderr:write(prog, ": ", what or "", (tostring(err):gsub("^iblai: ", "")), "\n")
+  return 1
+end
+
+--- Flushes stdout; a result that could not be written (a full disk, a closed pipe) is a failure.
+-- @return 0, or 1 after saying so on stderr
+function M.flush(prog)
+  local ok, err = io.stdout:flush()
+  if ok then return 0 end
+  io.stderr:write(("%s: cannot write the result to stdout: %s\n"):format(prog, tostring(err)))
+  return 1
+end
+
 --- Writes one JSON object and a newline to stdout.
 function M.print_json(value)
   io.write(assert(json.encode(value)), "\n")

@@ -83,6 +83,19 @@ local function not_found(user)
   return ("user '%s' not found (HTTP 404); check the username and the org"):format(user)
 end
 
+--- Whether every one of n calls failed to reach the service (network errors, timeouts).
+-- @param errs the errors of client:call_many
+-- @param n the number of calls
+-- @return boolean
+function M.unreachable(errs, n)
+  for i = 1, n do
+    local e = errs[i]
+    if not e or (e.kind ~= "network" and e.kind ~= "timeout") then return false end
+  end
+  return n > 0
+end
+local unreachable = M.unreachable
+
 -- A run: the options, the result being built, and the users being worked on.
 local Run = {}
 Run.__index = Run
@@ -96,7 +109,7 @@ function Run:finish_pair(pair, err)
   local r = self.result
   pair.final = true
   if err then
-    local message = type(err) == "string" and err or tostring(err)
+    local message = type(err) == "string" and err or tostring(err):gsub("^iblai: ", "")
     r.failed[#r.failed + 1] = { user = pair.user, store = pair.store, error = message }
     self:emit { type = "pair", user = pair.user, store = pair.store, status = "failed", error = message,
       deleted = pair.deleted }
@@ -256,7 +269,7 @@ function Run:settle(u)
       local failures = pair.failures
       if #failures > 0 then
         local more = #failures > 1 and (" (and %d more failed deletes)"):format(#failures - 1) or ""
-        self:finish_pair(pair, tostring(failures[1]) .. more)
+        self:finish_pair(pair, tostring(failures[1]):gsub("^iblai: ", "") .. more)
       else
         self:finish_pair(pair)
       end
@@ -292,6 +305,10 @@ function Run:loop()
     end
     if #calls == 0 or self.abort then break end
     local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
+    if unreachable(errs, #calls) then
+      self.abort = errs[1] -- nothing got through: stop rather than fail every user the same way
+      break
+    end
     for i = 1, #calls do handlers[i](results[i], errs[i]) end
     for _, u in ipairs(admitted) do
       self:after_first(u)
@@ -321,7 +338,8 @@ end
 --   resumed = pairs skipped because the journal had them; with dry_run also would_delete
 --   (counts per store) and plan ({user, store, ids} per pair) }; or nil and an Error when the run
 --   could not start (bad options, an unusable journal, the users listing failed) or the journal
---   could not be written (the run stops: rerun with the same journal once that is fixed)
+--   could not be written, or no request of a round reached the service (the run stops: rerun
+--   with the same journal once that is fixed)
 function M.run(client, opts)
   opts = opts or {}
   local stores, why = M.check_stores(opts.stores)
