@@ -7,20 +7,26 @@ local Journal = require "iblai.workflows.journal"
 local SLOW = os.getenv("IBLAI_SLOW") ~= nil -- under valgrind: fewer users
 
 describe("memory_reset.run", function()
-  local sb, client, users
+  local sb, client, everyone
 
-  before_each(function()
-    sb = helpers.sandbox("--users", "12", "--seed", "5")
+  -- one sandbox; each test works on users of its own
+  setup(function()
+    sb = helpers.sandbox("--users", "60", "--seed", "5")
     client = wf.client(sb)
-    users = wf.usernames(client)
+    everyone = wf.usernames(client)
   end)
 
-  after_each(function()
+  teardown(function()
     client:close()
     sb.stop()
   end)
 
+  local function slice(from, to)
+    return table.move(everyone, from, to, 1, {})
+  end
+
   it("lists in a dry run what each store holds, and deletes nothing", function()
+    local users = slice(1, 12)
     local before = {}
     for _, u in ipairs(users) do before[u] = wf.holdings(client, u) end
     local events = {}
@@ -47,6 +53,7 @@ describe("memory_reset.run", function()
   end)
 
   it("empties every store, collecting ids across pages first, and counts each item once", function()
+    local users = slice(13, 24)
     local before = wf.totals(client, users)
     assert.is_true(before.edx > 10 and before.mentor > 10 and before.profile > 5)
     -- two items a page: the users with more than two records have several pages to collect
@@ -63,6 +70,7 @@ describe("memory_reset.run", function()
   end)
 
   it("resets only the stores asked for", function()
+    local users = slice(25, 36)
     local before = wf.totals(client, users)
     local result = assert(reset.run(client, { users = users, stores = { "edx", "profile" } }))
     assert.same({ chats = 0, prompt = 0, edx = before.edx, profile = before.profile, mentor = 0 }, result.deleted)
@@ -74,6 +82,7 @@ describe("memory_reset.run", function()
   end)
 
   it("reports an unknown user for that user and goes on with the others", function()
+    local users = slice(37, 39)
     local before = wf.totals(client, users)
     local list = { users[1], "no.such.user", users[2] }
     local expected = wf.holdings(client, users[1])
@@ -93,10 +102,7 @@ describe("memory_reset.run", function()
   end)
 
   it("counts a record deleted meanwhile (404 on delete) as gone, not as a failure", function()
-    client:close()
-    sb.stop()
     -- for one user, every edX record vanishes just before its delete arrives
-    local victim
     local script = wf.script [[
       local sandbox = ...
       local name = sandbox.model.state.users[2].username
@@ -109,20 +115,24 @@ describe("memory_reset.run", function()
         end,
       })
     ]]
-    sb = helpers.sandbox("--users", "12", "--seed", "5", "--script", script)
-    client = wf.client(sb)
-    users = wf.usernames(client)
-    victim = users[2]
-    local held = wf.holdings(client, victim)
+    local sb2 = helpers.sandbox("--users", "12", "--seed", "5", "--script", script)
+    local c2 = wf.client(sb2)
+    finally(function()
+      c2:close()
+      sb2.stop()
+      os.remove(script)
+    end)
+    local victim = wf.usernames(c2)[2]
+    local held = wf.holdings(c2, victim)
     assert.is_true(held.edx > 0)
-    local result = assert(reset.run(client, { users = { victim }, stores = { "edx" } }))
+    local result = assert(reset.run(c2, { users = { victim }, stores = { "edx" } }))
     assert.same({}, result.failed)
     assert.equal(0, result.deleted.edx)
-    assert.equal(0, wf.holdings(client, victim).edx)
-    os.remove(script)
+    assert.equal(0, wf.holdings(c2, victim).edx)
   end)
 
   it("journals each finished (user, store), skips them on a rerun, and ignores a torn last line", function()
+    local users = slice(40, 51)
     local path = os.tmpname()
     os.remove(path)
     local before = wf.totals(client, users)
