@@ -131,6 +131,24 @@ describe("memory_reset.run", function()
     assert.equal(0, wf.holdings(c2, victim).edx)
   end)
 
+  it("stops when the journal cannot be written, since a rerun could not skip what is done", function()
+    local users = slice(52, 60)
+    local appended = 0
+    local full = { entries = {}, append = function()
+      appended = appended + 1
+      return nil, "cannot write the journal j: No space left on device"
+    end }
+    local result, err = reset.run(client, { users = users, journal = full, concurrency = 1 })
+    assert.is_nil(result)
+    assert.equal("journal", err.kind)
+    assert.matches("No space left on device; free some space", tostring(err))
+    -- the round that hit it ends, and no further users are started
+    assert.is_true(appended > 0)
+    local untouched = 0
+    for _, u in ipairs(users) do untouched = untouched + (wf.sum(wf.holdings(client, u)) > 0 and 1 or 0) end
+    assert.is_true(untouched > 0)
+  end)
+
   it("journals each finished (user, store), skips them on a rerun, and ignores a torn last line", function()
     local users = slice(40, 51)
     local path = os.tmpname()
@@ -249,6 +267,8 @@ describe("iblai memory-reset", function()
     usage_error({ "memory-reset", "--users", "/nonexistent/users.txt" }, "cannot read the users file")
     usage_error({ "memory-reset", "--users", empty }, "holds no usernames")
     usage_error({ "memory-reset", "--users", long }, ":2: a username of 10485760 bytes is too long")
+    usage_error({ "memory-reset", "--users", "/dev/zero" }, "holds NUL bytes")
+    usage_error({ "memory-reset", "--user", "jane", "--journal", "/dev/zero" }, "is not an iblai memory%-reset journal")
     usage_error({ "memory-reset", "--user", "jane", "--journal", dir .. "/no/such/dir/j" }, "cannot write the journal")
     usage_error({ "memory-reset", "--user", "jane", "--journal", long }, "is not an iblai memory%-reset journal")
     usage_error({ "memory-reset", "--all" }, "pass %-%-yes")

@@ -8,12 +8,19 @@ local M = {}
 local Journal = {}
 Journal.__index = Journal
 
+-- A journal's text, or nil when there is no such file. A file that does not start like one
+-- (a device such as /dev/zero, a binary file) is read no further: its first bytes are enough.
 local function read_all(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local text = f:read("a")
+  local head = f:read(4096)
+  if head == nil or (head:sub(1, 2) ~= '{"' and head ~= "") or head:find("\0", 1, true) then
+    f:close()
+    return head or ""
+  end
+  local rest = f:read("a")
   f:close()
-  return text
+  return head .. (rest or "")
 end
 
 -- Why the first line of an existing journal does not fit this run, or nil when it does.

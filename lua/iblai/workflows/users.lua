@@ -35,10 +35,31 @@ function M.parse(text, where)
   return list
 end
 
+--- The most a users file may hold (so `yes | iblai ... --users -` ends with an error).
+M.MAX_FILE = 64 * 1024 * 1024
+
+-- Reads a whole text file in chunks: nil and a message for NUL bytes (a device such as
+-- /dev/zero, or a binary file) or more than MAX_FILE bytes, before reading it all.
+local function read_text(f, name)
+  local chunks, size = {}, 0
+  while true do
+    local chunk, err = f:read(65536)
+    if chunk == nil then
+      if err then return nil, ("cannot read %s: %s"):format(name, err) end
+      return table.concat(chunks)
+    end
+    if chunk:find("\0", 1, true) then return nil, ("%s holds NUL bytes: it is not a list of usernames"):format(name) end
+    size = size + #chunk
+    if size > M.MAX_FILE then return nil, ("%s is larger than %d MB"):format(name, M.MAX_FILE // 1048576) end
+    chunks[#chunks + 1] = chunk
+  end
+end
+
 --- Reads usernames from a file, or from standard input when path is "-".
 -- @param path string
 -- @return list of usernames, or nil and a one-line message
 function M.read(path)
+  local name = path == "-" and "stdin" or path
   local f, err
   if path == "-" then
     f = io.stdin
@@ -46,10 +67,10 @@ function M.read(path)
     f, err = io.open(path, "rb")
     if not f then return nil, ("cannot read the users file: %s"):format(err) end
   end
-  local text, rerr = f:read("a")
+  local text, rerr = read_text(f, name)
   if f ~= io.stdin then f:close() end
-  if not text then return nil, ("cannot read %s: %s"):format(path, tostring(rerr)) end
-  return M.parse(text, path == "-" and "stdin" or path)
+  if not text then return nil, rerr end
+  return M.parse(text, name)
 end
 
 --- Every username of an org, from the platform users listing (every page).
