@@ -280,6 +280,20 @@ describe("iblai export-chats", function()
     wf.rmdir(dir)
   end)
 
+  it("keeps every file inside --out, whatever the username", function()
+    local parent = wf.tmpdir()
+    local dir = parent .. "/out"
+    local code, out = helpers.run({ "export-chats", "--user", "../x", "--user", "..", "--user", users[7], "--out", dir,
+      "--poll-initial", "0.02", "--json", "--quiet" }, env)
+    assert.equal(1, code)
+    local result = wf.decode(out)
+    assert.equal(1, result.exported)
+    assert.equal(2, #result.failed)
+    assert.same({ "out" }, wf.ls(parent))
+    assert.same({ users[7] .. ".json" }, wf.ls(dir))
+    wf.rmdir(parent)
+  end)
+
   it("skips users whose file exists on a rerun, and exports them again with --force", function()
     local dir = wf.tmpdir()
     local args = { "export-chats", "--user", users[5], "--user", users[6], "--out", dir, "--poll-initial", "0.02",

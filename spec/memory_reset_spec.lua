@@ -319,6 +319,18 @@ describe("iblai memory-reset", function()
     assert.equal(5, result.already_empty)
   end)
 
+  it("reports usernames such as .. and a/b as unknown users, touching no one else", function()
+    local before = wf.totals(client, users)
+    local code, out = helpers.run({ "memory-reset", "--user", "..", "--user", ".", "--user", "a/b", "--user", "../x",
+      "--json", "--quiet" }, env)
+    assert.equal(1, code)
+    local result = wf.decode(out)
+    assert.equal(20, #result.failed)
+    for _, f in ipairs(result.failed) do assert.matches("not found %(HTTP 404%)", f.error) end
+    assert.equal(0, wf.sum(result.deleted))
+    assert.same(before, wf.totals(client, users))
+  end)
+
   it("finishes a run killed with kill -9 when rerun with its journal, counting each remaining item once", function()
     local list = {}
     for i = 3, #users do list[#list + 1] = users[i] end
