@@ -34,7 +34,7 @@ function M.new(opts)
   local clock = opts.clock or core.now
   local self = setmetatable({
     label = opts.label, total = opts.total, tty = opts.tty, out = opts.out or io.stderr, clock = clock,
-    started = clock(), shown = -math.huge, done = 0, detail = "", drawn = false,
+    started = clock(), shown = nil, done = 0, detail = "", drawn = false,
   }, Progress)
   return self
 end
@@ -52,6 +52,7 @@ function Progress:text()
       self.total)
   end
   local detail = self.detail ~= "" and (", " .. self.detail) or ""
+  if elapsed < 1 then return head .. detail end -- too early for a rate that means anything
   return ("%s%s, %.1f users/s, ETA %s"):format(head, detail, rate, self.done >= self.total and "0s" or M.duration(left))
 end
 
@@ -61,7 +62,10 @@ end
 function Progress:update(done, detail)
   self.done, self.detail = done, detail or self.detail
   local now = self.clock()
-  if now - self.shown < (self.tty and REDRAW_EVERY or LINE_EVERY) then return end
+  -- a terminal sees the bar at once; a log gets its first line after LINE_EVERY seconds
+  if now - (self.shown or (self.tty and -math.huge or self.started)) < (self.tty and REDRAW_EVERY or LINE_EVERY) then
+    return
+  end
   self.shown = now
   self:draw()
 end
