@@ -95,6 +95,14 @@ describe("iblai.tasks", function()
       ready = function(b) return b.state == nil and "done" or nil, "the task says " .. b.state end })
     assert.equal("task", err.kind)
     assert.matches("the task failed: the task says task_not_ready", tostring(err))
+    -- true and false stand for done and pending
+    local calls = 0
+    local body = assert(tasks.wait(client, POLL, params, { clock = t.clock, sleep = t.sleep, ready = function()
+      calls = calls + 1
+      return calls == 2
+    end }))
+    assert.is_table(body)
+    assert.equal(2, calls)
     assert.is_nil(tasks.check { interval = 0 })
     assert.is_nil(tasks.check { interval = 2, max_interval = 1 })
     assert.has_error(function() tasks.pollset(client, { deadline = -1 }) end)

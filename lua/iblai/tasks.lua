@@ -68,7 +68,8 @@ Set.__index = Set
 -- @param client an iblai client
 -- @param opts table (all optional): deadline (seconds after add), interval (seconds before the
 --   second poll), max_interval, factor (growth per poll), concurrency (polls in flight),
---   ready (function(body) as M.ready), on_poll (function(key, body, err, polls)), sleep, clock
+--   ready (function(body) as M.ready; true and false may stand for "done" and "pending"),
+--   on_poll (function(key, body, err, polls)), sleep (function(seconds)), clock (function())
 -- @return the set (wrong timing options raise; M.check tells first)
 function M.pollset(client, opts)
   opts = opts or {}
@@ -144,7 +145,8 @@ function Set:step()
       e.last_error = err
     else
       state, why = self.classify(body)
-      if not state then
+      if state == true then state = "done" elseif state == false then state = "pending" end
+      if state ~= "done" and state ~= "pending" then
         state, err = "failed", errors.new { kind = "task", op = e.op, message = "the task failed: " .. tostring(why),
           hint = "start it again, or ask the service why" }
       end

@@ -11,61 +11,20 @@
 -- to the journal, and a rerun with the same journal skips it.
 local errors = require "iblai.errors"
 local Journal = require "iblai.workflows.journal"
+local stores_of = require "iblai.workflows.memory_stores"
 local users_of = require "iblai.workflows.users"
 
 local M = {}
 
---- The stores, in the order they are reset.
-M.STORES = { "chats", "prompt", "edx", "profile", "mentor" }
+--- The stores, in the order they are reset, and what each one is (iblai.workflows.memory_stores).
+M.STORES, M.STORE = stores_of.STORES, stores_of.STORE
+M.check_stores = stores_of.check
 
 --- The journal header of a reset (a journal of another org or server is refused).
 M.JOURNAL = "iblai memory-reset"
 
--- Per store: a single record (read with `get`, deleted with `delete`), or a listing (`list`, maybe
--- in pages) whose items are deleted one by one with `delete`, the item's key going in `param`.
-M.STORE = {
-  chats = {
-    title = "all-chats memory", single = true,
-    get = "ai_prompt_orgs_users_all_chats_memory_retrieve", delete = "ai_prompt_orgs_users_all_chats_memory_destroy",
-  },
-  prompt = {
-    title = "ai-prompt memory", single = true,
-    get = "ai_prompt_orgs_users_memory_retrieve", delete = "ai_prompt_orgs_users_memory_destroy",
-  },
-  edx = {
-    title = "edX memory records", list = "ai_mentor_orgs_users_edx_memory_list", paged = true,
-    delete = "ai_mentor_orgs_users_edx_memory_destroy", param = "id",
-    key = function(item) return item.id end,
-  },
-  profile = {
-    title = "profile memory tags", list = "ai_mentor_orgs_users_ai_user_profile_memory_list",
-    delete = "ai_mentor_orgs_users_ai_user_profile_memory_destroy", param = "tag",
-    key = function(item) return item.tag end,
-  },
-  mentor = {
-    title = "ai-mentor memories", list = "ai_mentor_orgs_users_filtered_memories_list", paged = true,
-    by_username = true, delete = "ai_mentor_orgs_users_memory_destroy", param = "memory_unique_id_or_name",
-    key = function(item) return item.unique_id or item.name end,
-  },
-}
-
--- Asked of a user to tell "nothing stored" from "no such user" when only 404s came back.
-local USER_CHECK = "ai_mentor_orgs_users_ai_user_profile_memory_list"
-local PAGE_SIZE = 100
-
---- Checks a list of store names.
--- @param stores list of strings (nil means all)
--- @return the list, or nil and a message naming the wrong one
-function M.check_stores(stores)
-  if stores == nil then return M.STORES end
-  if #stores == 0 then return nil, "no store given; choose from " .. table.concat(M.STORES, ",") end
-  for _, s in ipairs(stores) do
-    if not M.STORE[s] then
-      return nil, ("unknown store '%s'; choose from %s"):format(tostring(s), table.concat(M.STORES, ","))
-    end
-  end
-  return stores
-end
+local USER_CHECK = stores_of.USER_CHECK
+local PAGE_SIZE = 100 -- the most the listings allow
 
 --- The header a journal of this reset must carry.
 -- @param client an iblai client
@@ -348,9 +307,12 @@ function M.run(client, opts)
   if type(org) ~= "string" or org == "" then
     return nil, errors.new { kind = "config", message = "no org: give opts.org or create the client with org" }
   end
-  local concurrency = opts.concurrency or 8
+  local concurrency, page_size = opts.concurrency or 8, opts.page_size or PAGE_SIZE
   if math.type(concurrency) ~= "integer" or concurrency < 1 then
     return nil, errors.new { kind = "validation", message = "concurrency must be a whole number >= 1" }
+  end
+  if math.type(page_size) ~= "integer" or page_size < 1 or page_size > PAGE_SIZE then
+    return nil, errors.new { kind = "validation", message = "page_size must be a whole number from 1 to 100" }
   end
   local journal, finished, opened = nil, {}, nil
   if type(opts.journal) == "table" then
@@ -384,7 +346,7 @@ function M.run(client, opts)
   end
   local run = setmetatable({
     client = client, org = org, stores = stores, users = users, dry_run = opts.dry_run, concurrency = concurrency,
-    page_size = opts.page_size or PAGE_SIZE,
+    page_size = page_size,
     journal = journal, finished = finished, on_progress = opts.on_progress, result = result, done_users = 0,
   }, Run)
   run:emit { type = "start", users = #users, stores = stores, dry_run = opts.dry_run and true or false }
