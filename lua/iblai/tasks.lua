@@ -99,6 +99,7 @@ function Set:add(key, op, params)
 end
 
 --- How many tasks are still being polled.
+-- @return integer
 function Set:count()
   return self.size
 end

@@ -56,6 +56,7 @@ end
 local Run = {}
 Run.__index = Run
 
+-- Hands an event to on_progress.
 function Run:emit(event)
   if self.on_progress then self.on_progress(event) end
 end
@@ -128,6 +129,8 @@ function Run:ended(done)
   end
 end
 
+-- Keeps up to `concurrency` users between start and file: admits users, starts their tasks,
+-- polls what is due, writes what is ready.
 function Run:loop()
   local next_user = 1
   while true do

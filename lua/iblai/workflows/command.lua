@@ -22,9 +22,10 @@ function M.add_options(p)
   p:option("--org", "Overrides IBLAI_ORG."):argname("ORG")
 end
 
---- Prints one usage line on stderr; returns 2, the usage exit status.
+--- Prints one usage line on stderr.
 -- @param prog string e.g. "iblai memory-reset"
 -- @param message string
+-- @return 2, the usage exit status
 function M.usage(prog, message)
   message = tostring(message):gsub("%s*\n%s*", "; ")
   io.stderr:write(("%s: %s (%s --help tells more)\n"):format(prog, message, prog))
@@ -32,6 +33,9 @@ function M.usage(prog, message)
 end
 
 --- Parses the arguments; a mistake gives one line on stderr and nil (exit 2).
+-- @param p an argparse parser
+-- @param args list of strings
+-- @param prog string
 -- @return the options, or nil
 function M.parse(p, args, prog)
   local ok, opts = p:pparse(args)
@@ -41,6 +45,7 @@ function M.parse(p, args, prog)
 end
 
 --- The usernames asked for: --user, --users FILE, or nothing yet for --all; minus --exclude.
+-- @param opts the parsed options
 -- @return a list (nil for --all: listed later, once there is a client) and the exclude list;
 --   or false and a one-line message
 function M.who(opts)
@@ -73,6 +78,7 @@ function M.who(opts)
 end
 
 --- Checks what the client needs from the environment, before anything is sent.
+-- @param opts the parsed options (--org)
 -- @return the org, or nil and a one-line message
 function M.check_env(opts)
   local key = os.getenv("IBLAI_API_KEY")
@@ -83,12 +89,17 @@ function M.check_env(opts)
 end
 
 --- The client, from IBLAI_* and the command's overrides.
+-- @param opts the parsed options (--base-url, --concurrency)
+-- @param org string
 -- @return the client, or nil and an Error
 function M.client(opts, org)
   return require("iblai").from_env { base_url = opts.base_url, org = org, concurrency = opts.concurrency }
 end
 
 --- Every username of the org, minus the excluded ones (for --all).
+-- @param client an iblai client
+-- @param org string
+-- @param exclude list of usernames
 -- @return the list, or nil and an Error
 function M.everyone(client, org, exclude)
   local list, err = users.of_org(client, org)
@@ -97,9 +108,11 @@ function M.everyone(client, org, exclude)
 end
 
 --- A progress reporter for on_progress events of kind "user", or nil with --quiet.
+-- @param opts the parsed options (--quiet)
 -- @param label string
 -- @param total integer users
 -- @param detail function(event) -> string, the middle part of the line
+-- @return { event = function(event), finish = function() }, or nil
 function M.progress(opts, label, total, detail)
   if opts.quiet then return nil end
   local bar = progress.new { label = label, total = total, tty = progress.isatty(2) }
@@ -114,6 +127,8 @@ end
 --- Runs fn(); when Ctrl-C stops it, says how to go on, then lets the stop through (exit 130).
 -- @param prog string
 -- @param advice string what a rerun does
+-- @param fn function, called with the remaining arguments
+-- @return what fn returns
 function M.interruptible(prog, advice, fn, ...)
   local ok, a, b = pcall(fn, ...)
   if ok then return a, b end
@@ -124,6 +139,8 @@ function M.interruptible(prog, advice, fn, ...)
 end
 
 --- A list for JSON output: an empty one is written as [].
+-- @param list a Lua list
+-- @return the list, or iblai.json.empty_array when it is empty
 function M.array(list)
   return #list == 0 and json.empty_array or list
 end
@@ -139,6 +156,7 @@ function M.fail(prog, err, what)
 end
 
 --- Flushes stdout; a result that could not be written (a full disk, a closed pipe) is a failure.
+-- @param prog string
 -- @return 0, or 1 after saying so on stderr
 function M.flush(prog)
   local ok, err = io.stdout:flush()
@@ -148,6 +166,7 @@ function M.flush(prog)
 end
 
 --- Writes one JSON object and a newline to stdout.
+-- @param value a JSON-encodable table
 function M.print_json(value)
   io.write(assert(json.encode(value)), "\n")
 end

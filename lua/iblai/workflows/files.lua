@@ -52,6 +52,8 @@ function M.write_atomic(path, content)
 end
 
 --- Whether a file exists (can be opened for reading).
+-- @param path string
+-- @return boolean
 function M.exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end

@@ -29,6 +29,7 @@ local PAGE_SIZE = 100 -- the most the listings allow
 --- The header a journal of this reset must carry.
 -- @param client an iblai client
 -- @param org string
+-- @return the header table for iblai.workflows.journal
 function M.journal_header(client, org)
   return { journal = M.JOURNAL, keys = { "version", "org", "base_url" }, version = 1, org = org,
     base_url = client.base_url }
@@ -59,6 +60,7 @@ local unreachable = M.unreachable
 local Run = {}
 Run.__index = Run
 
+-- Hands an event to on_progress.
 function Run:emit(event)
   if self.on_progress then self.on_progress(event) end
 end
@@ -238,6 +240,7 @@ function Run:settle(u)
   return all
 end
 
+-- Counts a user as done and tells on_progress.
 function Run:user_done(u)
   self.done_users = self.done_users + 1
   local total = 0
@@ -246,6 +249,8 @@ function Run:user_done(u)
   self:emit { type = "user", user = u.name, done = self.done_users, total = #self.users, deleted = total }
 end
 
+-- Rounds until every user is done: the calls of the active users and of the newly admitted ones
+-- in one call_many, then what their answers mean.
 function Run:loop()
   local active, next_user = {}, 1
   local per_round = math.max(4, 2 * self.concurrency)

@@ -17,7 +17,9 @@ function M.isatty(fd)
   return os.execute(("[ -t %d ]"):format(fd)) == true
 end
 
---- A duration in seconds as 42s, 3m05s or 1h02m.
+--- A duration as 42s, 3m05s or 1h02m.
+-- @param s number of seconds
+-- @return string ("?" when unknown)
 function M.duration(s)
   if s ~= s or s == math.huge then return "?" end
   s = math.floor(s + 0.5)
@@ -40,6 +42,7 @@ function M.new(opts)
 end
 
 --- The text of the line: done/total users, the detail, the rate and the time left.
+-- @return string
 function Progress:text()
   local elapsed = math.max(self.clock() - self.started, 1e-3)
   local rate = self.done / elapsed
@@ -70,6 +73,7 @@ function Progress:update(done, detail)
   self:draw()
 end
 
+-- Writes the line now: in place on a terminal, as a line of its own otherwise.
 function Progress:draw()
   if self.tty then
     self.out:write("\r\27[K", self:text())
