@@ -38,16 +38,21 @@ M.USER_CHECK = "ai_mentor_orgs_users_ai_user_profile_memory_list"
 
 --- Checks a list of store names.
 -- @param stores list of strings (nil means all)
--- @return the list, or nil and a message naming the wrong one
+-- @return the list, each store once, or nil and a message naming the wrong one
 function M.check(stores)
   if stores == nil then return M.STORES end
   if #stores == 0 then return nil, "no store given; choose from " .. table.concat(M.STORES, ",") end
+  local list, seen = {}, {}
   for _, s in ipairs(stores) do
     if not M.STORE[s] then
       return nil, ("unknown store '%s'; choose from %s"):format(tostring(s), table.concat(M.STORES, ","))
     end
+    if not seen[s] then -- a store named twice is reset once
+      seen[s] = true
+      list[#list + 1] = s
+    end
   end
-  return stores
+  return list
 end
 
 return M
