@@ -257,6 +257,12 @@ describe("iblai memory-reset", function()
     assert.is_true(result.dry_run)
     assert.same(before, result.would_delete)
     assert.equal(0, wf.sum(result.deleted))
+    local listed = 0
+    for _, p in ipairs(result.plan) do
+      assert.is_true(#p.ids > 0)
+      listed = listed + #p.ids
+    end
+    assert.equal(wf.sum(before), listed)
   end)
 
   it("refuses bad input with one line and exit 2, before any request", function()

@@ -25,7 +25,8 @@ The key is read from IBLAI_API_KEY only; IBLAI_BASE_URL and IBLAI_ORG say where.
 Progress goes to stderr; the summary (or, with --json, one object:
 {"users": N, "deleted": {"chats": n, ...}, "already_empty": n, "failed": [{"user", "store", "error"}],
 "resumed": n}) to stdout. already_empty counts (user, store) pairs that had nothing to delete;
-resumed, the pairs the journal had as done. A dry run adds "would_delete" and "plan".
+resumed, the pairs the journal had as done. A dry run adds "dry_run": true, "would_delete" (the
+counts) and "plan" ([{"user", "store", "ids"}] for each pair with something to delete).
 Exit status: 0 done, 1 something failed (rerun with the same --journal to retry it), 2 usage, 130 Ctrl-C.
 
 Examples:
@@ -89,7 +90,9 @@ local function to_json(result, dry_run)
   if dry_run then
     out.dry_run, out.would_delete = true, result.would_delete
     local plan = {}
-    for _, p in ipairs(result.plan) do plan[#plan + 1] = { user = p.user, store = p.store, ids = command.array(p.ids) } end
+    for _, p in ipairs(result.plan) do
+      if #p.ids > 0 then plan[#plan + 1] = { user = p.user, store = p.store, ids = p.ids } end -- what would go
+    end
     out.plan = command.array(plan)
   end
   return out
