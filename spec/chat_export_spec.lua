@@ -304,11 +304,16 @@ describe("iblai export-chats", function()
 
   it("skips users whose file exists on a rerun, and exports them again with --force", function()
     local dir = wf.tmpdir()
+    -- what a run killed with kill -9 while writing leaves behind
+    wf.write(dir .. "/." .. users[6] .. ".json.partial", '[{"type": "hum')
     local args = { "export-chats", "--user", users[5], "--user", users[6], "--out", dir, "--poll-initial", "0.02",
       "--json", "--quiet" }
     local code, out, err = helpers.run(args, env)
     assert.equal(0, code, err)
     assert.equal(2, wf.decode(out).exported)
+    local expected = { users[5] .. ".json", users[6] .. ".json" }
+    table.sort(expected)
+    assert.same(expected, wf.ls(dir)) -- the partial file is gone
     local path = dir .. "/" .. users[5] .. ".json"
     wf.write(path, "kept\n")
     code, out = helpers.run(args, env)
