@@ -224,9 +224,10 @@ static int drive(lua_State *L, iblai_group *g, int until) {
       if (m->msg != CURLMSG_DONE) continue;
       CURL *easy = m->easy_handle;
       CURLcode rc = m->data.result;
-      iblai_transfer *t = NULL;
-      curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
-      if (!t || t->easy != easy || t->state != T_RUNNING) continue;
+      iblai_handle *h = NULL;
+      curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&h);
+      iblai_transfer *t = h ? h->t : NULL;
+      if (!t || t->easy != h || t->state != T_RUNNING) continue;
       progressed = 1;
       int st = after_attempt(L, s, t, rc);
       if (st != LUA_OK) return st;

@@ -28,7 +28,7 @@ static int session_request(lua_State *L) {
   iblai_group_add(L, g, t);
   g->concurrency = 1;
   iblai_group_run(L, g, -1);
-  int n = iblai_transfer_push(L, t);
+  int n = iblai_transfer_push(L, t, 0);
   iblai_group_clear(g);
   return n;
 }
@@ -59,7 +59,7 @@ static int session_request_many(lua_State *L) {
   lua_createtable(L, (int)n, 0);
   lua_createtable(L, (int)n, 0);
   for (lua_Integer i = 0; i < n; i++) {
-    if (iblai_transfer_push(L, g->t[i]) == 1) {
+    if (iblai_transfer_push(L, g->t[i], 0) == 1) {
       lua_rawseti(L, -3, i + 1);
     } else {
       lua_rawseti(L, -3, i + 1);
@@ -75,6 +75,7 @@ static int session_close(lua_State *L) {
   iblai_session *s = luaL_checkudata(L, 1, IBLAI_SESSION_MT);
   if (s->busy) return iblai_misuse(L, "cannot close an iblai.Session from inside one of its own requests");
   iblai_groups_release(s);
+  iblai_transfer_drop_spares(s);
   iblai_session_release(L, s);
   return 0;
 }
@@ -150,10 +151,11 @@ int luaopen_iblai_core(lua_State *L) {
   if (global_rc != CURLE_OK) return luaL_error(L, "libcurl failed to initialise: %s", curl_easy_strerror(global_rc));
   static const luaL_Reg funcs[] = {
     {"session", iblai_session_new},   {"error", iblai_error_new},         {"escape", iblai_url_escape},
-    {"origin", iblai_url_origin},     {"resolve", iblai_url_resolve},     {"query", iblai_query_lua},
+    {"origin", iblai_url_origin},     {"resolve", iblai_url_resolve},     {"query", iblai_query_lua},   {"path", iblai_path_lua},
     {"json_decode", iblai_json_decode_lua}, {"integralize", iblai_integralize}, {"now", core_now},
     {"own_sources", core_own_sources}, {"misuse", core_misuse},           {NULL, NULL}};
   iblai_error_open(L);
+  iblai_headers_open(L);
   iblai_stream_open(L);
   open_session(L);
   luaL_newlib(L, funcs);

@@ -36,6 +36,7 @@
 #define IBLAI_SESSION_MT "iblai.Session"
 #define IBLAI_ERROR_MT "iblai.Error"
 #define IBLAI_STREAM_MT "iblai.Stream"
+#define IBLAI_HEADERS_MT "iblai.Headers"
 #define IBLAI_INTERRUPT_KEY "iblai.interrupt"
 #define IBLAI_SOURCES_KEY "iblai.sources" /* chunkname prefix of the iblai Lua modules */
 
@@ -59,6 +60,7 @@ int iblai_url_escape(lua_State *L);  /* core.escape(s) */
 int iblai_url_origin(lua_State *L);  /* core.origin(url) */
 int iblai_url_resolve(lua_State *L); /* core.resolve(base, reference) */
 int iblai_query_lua(lua_State *L);   /* core.query(tbl [, joined]) */
+int iblai_path_lua(lua_State *L);    /* core.path(pieces, values) */
 /* Pushes the query table at idx encoded (keys sorted; a list repeats its key, or is comma-joined
  * when the table at index joined, 0 for none, sets its key); misuse raises. */
 void iblai_query_push(lua_State *L, int idx, int joined);
@@ -93,17 +95,35 @@ void iblai_error_from_response(lua_State *L, int response, const char *text, siz
 /* ---- numbers.c ---- */
 int iblai_integralize(lua_State *L);
 
+/* ---- headers.c ---- */
+/* Pushes a headers table that parses the raw block (the status line first) when first read. */
+void iblai_headers_push(lua_State *L, const char *block, size_t len);
+void iblai_headers_open(lua_State *L);
+
 /* ---- session.c ---- */
+/* An easy handle and what it was last set to, so each attempt sets only what differs. curl's
+ * private pointer, callback data and error buffer point here, set once for the handle's life. */
+typedef struct iblai_handle {
+  CURL *curl;
+  struct iblai_transfer *t; /* the transfer running on it; NULL while pooled */
+  const void *headers;
+  const char *method; /* a method literal, or NULL when not known */
+  long timeout_ms;
+  int kind, once;     /* how the method was set up (see transfer.c), and fresh-connection use */
+  char errbuf[CURL_ERROR_SIZE];
+} iblai_handle;
+
 typedef struct iblai_session {
   CURLSH *share;
   CURLM *multi;
-  CURL **pool; /* idle easy handles, reused so their connections stay warm */
+  iblai_handle **pool; /* idle handles, reused so their connections stay warm */
   int npool, pool_cap;
   char *base_url; /* without a trailing slash */
   size_t base_len;
   char *origin;      /* scheme://host:port, the only place the key is sent */
   char *auth_header; /* "Authorization: <scheme> <key>", or NULL */
   struct curl_slist *default_headers; /* what a request without headers of its own sends */
+  struct curl_slist *body_headers;    /* the same, for a request with a body */
   char *proxy, *ca_file, *user_agent;
   double timeout, connect_timeout, backoff_base, backoff_max, retry_after_max;
   lua_Integer retries, max_redirects, concurrency, max_response_bytes;
@@ -114,6 +134,8 @@ typedef struct iblai_session {
   struct iblai_group *graveyard; /* groups cancelled while the loop ran, freed after it */
   struct iblai_group *sync;      /* reused by request and request_many, which cannot nest */
   int running;                   /* transfers in the multi handle, over every group */
+  struct iblai_transfer *spare;  /* freed transfers kept for reuse, buffers and all */
+  int nspare;
   struct iblai_group *driving;   /* the group whose answer the running loop waits for */
   int busy;                      /* the loop is running: hooks may not start or close */
   int closed;
@@ -125,8 +147,8 @@ int iblai_session_new(lua_State *L);                       /* core.session(opts)
 int iblai_request_option(lua_State *L, const char *name, int idx, double *out);
 /* Frees the handles and the options; the caller has released the groups first. */
 void iblai_session_release(lua_State *L, iblai_session *s);
-CURL *iblai_session_take_easy(iblai_session *s);
-void iblai_session_give_easy(iblai_session *s, CURL *easy);
+iblai_handle *iblai_session_take_handle(iblai_session *s);
+void iblai_session_give_handle(iblai_session *s, iblai_handle *h);
 
 /* ---- transfer.c ---- */
 typedef enum { T_PENDING, T_RUNNING, T_WAITING, T_DONE } iblai_state;
@@ -134,7 +156,7 @@ typedef enum { T_PENDING, T_RUNNING, T_WAITING, T_DONE } iblai_state;
 typedef struct iblai_transfer {
   iblai_state state;
   struct iblai_group *group;
-  CURL *easy;              /* only while RUNNING */
+  iblai_handle *easy;      /* only while RUNNING */
   const char *method;      /* a literal for the usual methods, else method_buf */
   char *method_buf;
   char *url;               /* exactly what is sent */
@@ -147,7 +169,7 @@ typedef struct iblai_transfer {
   double timeout, not_before, started, delay; /* delay: the wait before the retry now due */
   int max_retries, attempts, redirects;
   unsigned retry_unsafe : 1, same_origin : 1, cross_origin : 1, redirected : 1, too_large : 1,
-      head_too_large : 1;
+      head_too_large : 1, json : 1;
   long status;
   CURLcode rc;
   const char *retry_reason; /* why the last failure may be retried, NULL if not */
@@ -155,23 +177,26 @@ typedef struct iblai_transfer {
   char *fail_msg;
   curl_off_t max_bytes;
   iblai_buf body_in, head_in;
-  char errbuf[CURL_ERROR_SIZE];
+  char *curl_error;         /* curl's own words for the last failure, when it had some */
+  struct iblai_transfer *next_spare;
 } iblai_transfer;
 
 /* Reads a request table into a new transfer (misuse raises; bad data marks it DONE, failed). */
 iblai_transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec);
-void iblai_transfer_free(iblai_session *s, iblai_transfer *t);
+void iblai_transfer_free(iblai_session *s, iblai_transfer *t); /* kept as a spare while useful */
+void iblai_transfer_drop_spares(iblai_session *s);
 int iblai_transfer_start(iblai_session *s, iblai_transfer *t); /* PENDING/WAITING -> RUNNING */
 void iblai_transfer_cancel(iblai_session *s, iblai_transfer *t); /* any -> DONE, easy released */
 /* RUNNING -> DONE or WAITING, after curl finished an attempt; calls no Lua code. */
 void iblai_transfer_settle(iblai_session *s, iblai_transfer *t, CURLcode rc);
 /* The log event for what settle decided; a lua_pcall status. */
 int iblai_transfer_log(lua_State *L, iblai_session *s, iblai_transfer *t);
-/* Pushes the outcome: response table, or nil and an Error; returns the number of values. */
-int iblai_transfer_push(lua_State *L, iblai_transfer *t);
+/* Pushes the outcome: the response table (or, body_only, what a call returns: the body, true
+ * when there is none), or nil and an Error; returns the number of values. */
+int iblai_transfer_push(lua_State *L, iblai_transfer *t, int body_only);
 int iblai_transfer_ok(const iblai_transfer *t);
-size_t iblai_on_body(char *p, size_t size, size_t n, void *transfer);
-size_t iblai_on_header(char *p, size_t size, size_t n, void *transfer);
+size_t iblai_on_body(char *p, size_t size, size_t n, void *handle);
+size_t iblai_on_header(char *p, size_t size, size_t n, void *handle);
 
 /* ---- batch.c ---- */
 typedef struct iblai_group {

@@ -5,6 +5,7 @@
  * is created at its final size from values gathered on the Lua stack: the decoding costs well
  * under half of lua-cjson's plus a pass to fix the numbers (make bench measures it). Encoding
  * stays with lua-cjson. */
+#include <stdint.h>
 #include <string.h>
 #include "internal.h"
 

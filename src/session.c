@@ -206,6 +206,17 @@ static int check_base_url(lua_State *L, iblai_session *s) {
   return 1;
 }
 
+/* Without a proxy option, curl reads the proxy variables of the environment on every request;
+ * when none is set, say so once ("" is no proxy) and spare it the look. */
+static int no_proxy_in_environment(void) {
+  static const char *const vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", NULL};
+  for (int i = 0; vars[i]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) return 0;
+  }
+  return 1;
+}
+
 static char *default_user_agent(void) {
   const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
   char *ua = malloc(96);
@@ -213,15 +224,18 @@ static char *default_user_agent(void) {
   return ua;
 }
 
-/* The list a request without headers of its own sends: Accept, the key, and an empty Expect so
- * curl never waits for 100-continue. Shared by every such request, so it is built once. */
+/* The lists a request without headers of its own sends: Accept and the key, and for one with a
+ * body an empty Expect too, so curl never waits for 100-continue. Built once, shared. */
 static int build_default_headers(iblai_session *s) {
   const char *lines[] = {"Accept: application/json", s->auth_header, "Expect:"};
-  for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
-    if (!lines[i]) continue;
-    struct curl_slist *l = curl_slist_append(s->default_headers, lines[i]);
-    if (!l) return 0;
-    s->default_headers = l;
+  struct curl_slist **lists[] = {&s->default_headers, &s->body_headers};
+  for (size_t k = 0; k < 2; k++) {
+    for (size_t i = 0; i < (k ? 3 : 2); i++) {
+      if (!lines[i]) continue;
+      struct curl_slist *l = curl_slist_append(*lists[k], lines[i]);
+      if (!l) return 0;
+      *lists[k] = l;
+    }
   }
   return 1;
 }
@@ -266,7 +280,10 @@ void iblai_session_release(lua_State *L, iblai_session *s) {
   if (s->closed) return;
   s->closed = 1;
   counter(L)->live--;
-  for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);
+  for (int i = 0; i < s->npool; i++) {
+    curl_easy_cleanup(s->pool[i]->curl);
+    free(s->pool[i]);
+  }
   free(s->pool);
   s->pool = NULL;
   s->npool = s->pool_cap = 0;
@@ -275,7 +292,8 @@ void iblai_session_release(lua_State *L, iblai_session *s) {
   s->multi = NULL;
   s->share = NULL;
   curl_slist_free_all(s->default_headers);
-  s->default_headers = NULL;
+  curl_slist_free_all(s->body_headers);
+  s->default_headers = s->body_headers = NULL;
   if (s->auth_header) memset(s->auth_header, 0, strlen(s->auth_header)); /* leave no key in freed memory */
   char **strings[] = {&s->base_url, &s->origin, &s->auth_header, &s->proxy, &s->ca_file, &s->user_agent};
   for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
@@ -287,11 +305,17 @@ void iblai_session_release(lua_State *L, iblai_session *s) {
   s->log_ref = s->sleep_ref = LUA_NOREF;
 }
 
-/* A handle with the session's fixed options; per-request options are set by the transfer. */
-CURL *iblai_session_take_easy(iblai_session *s) {
+/* A handle with the session's fixed options; per-attempt options are set by the transfer. */
+iblai_handle *iblai_session_take_handle(iblai_session *s) {
   if (s->npool > 0) return s->pool[--s->npool];
-  CURL *e = curl_easy_init();
-  if (!e) return NULL;
+  iblai_handle *h = calloc(1, sizeof *h);
+  CURL *e = h ? curl_easy_init() : NULL;
+  if (!e) {
+    free(h);
+    return NULL;
+  }
+  h->curl = e;
+  h->kind = -1; /* nothing set yet */
   curl_easy_setopt(e, CURLOPT_SHARE, s->share);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -301,34 +325,39 @@ CURL *iblai_session_take_easy(iblai_session *s) {
   curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_response_bytes);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, iblai_on_body);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, iblai_on_header);
-  if (s->proxy) curl_easy_setopt(e, CURLOPT_PROXY, s->proxy);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, h);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+  if (s->proxy) curl_easy_setopt(e, CURLOPT_PROXY, s->proxy); /* "" means none, whatever the environment */
   if (s->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
   if (s->verbose) {
     curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, iblai_debug_redacted);
     curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
   }
-  return e;
+  return h;
 }
 
-void iblai_session_give_easy(iblai_session *s, CURL *easy) {
-  if (!easy) return;
-  if (s->closed) {
-    curl_easy_cleanup(easy);
+void iblai_session_give_handle(iblai_session *s, iblai_handle *h) {
+  if (!h) return;
+  h->t = NULL;
+  if (!s->closed && s->npool == s->pool_cap) {
+    int cap = s->pool_cap ? s->pool_cap * 2 : 8;
+    iblai_handle **p = realloc(s->pool, (size_t)cap * sizeof *p);
+    if (p) {
+      s->pool = p;
+      s->pool_cap = cap;
+    }
+  }
+  if (s->closed || s->npool == s->pool_cap) {
+    curl_easy_cleanup(h->curl);
+    free(h);
     return;
   }
-  if (s->npool == s->pool_cap) {
-    int cap = s->pool_cap ? s->pool_cap * 2 : 8;
-    CURL **p = realloc(s->pool, (size_t)cap * sizeof *p);
-    if (!p) {
-      curl_easy_cleanup(easy);
-      return;
-    }
-    s->pool = p;
-    s->pool_cap = cap;
-  }
-  s->pool[s->npool++] = easy;
+  s->pool[s->npool++] = h;
 }
 
 static int config_error(lua_State *L, iblai_session *s, const char *message) {
@@ -370,6 +399,7 @@ int iblai_session_new(lua_State *L) {
   if (!read_options(L, s, 1) || !compose_auth(L, s, 1)) return config_error(L, s, lua_tostring(L, -1));
   if (!s->base_url) s->base_url = strdup(DEFAULT_BASE_URL);
   if (!s->user_agent) s->user_agent = default_user_agent();
+  if (!s->proxy && no_proxy_in_environment()) s->proxy = strdup("");
   if (!s->base_url || !s->user_agent) return luaL_error(L, "out of memory");
   if (!check_base_url(L, s)) return config_error(L, s, lua_tostring(L, -1));
   if (!build_default_headers(s)) return luaL_error(L, "out of memory");

@@ -5,6 +5,7 @@
 
 typedef struct {
   iblai_group *g;        /* NULL once closed (by close, or by the session closing) */
+  int bodies;            /* answers are bodies, as client:call returns them, not responses */
   lua_Integer delivered; /* answers handed out so far */
   lua_Integer added;
 } stream;
@@ -17,7 +18,6 @@ static stream *check_stream(lua_State *L) {
 
 static int read_concurrency(lua_State *L, int idx, int fallback) {
   if (lua_isnoneornil(L, idx)) return fallback;
-  luaL_checktype(L, idx, LUA_TTABLE);
   lua_getfield(L, idx, "concurrency");
   lua_Integer c = luaL_optinteger(L, -1, fallback);
   lua_pop(L, 1);
@@ -25,12 +25,20 @@ static int read_concurrency(lua_State *L, int idx, int fallback) {
   return (int)c;
 }
 
-/* session:stream{concurrency = n} */
+/* session:stream{concurrency = n, bodies = false} */
 int iblai_stream_new(lua_State *L) {
   iblai_session *s = iblai_check_session(L, 1);
+  if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2)) iblai_misuse(L, "stream options must be a table");
   int concurrency = read_concurrency(L, 2, (int)s->concurrency);
+  int bodies = 0;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "bodies");
+    bodies = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   stream *st = lua_newuserdatauv(L, sizeof *st, 1);
   st->g = NULL;
+  st->bodies = bodies;
   st->delivered = st->added = 0;
   luaL_setmetatable(L, IBLAI_STREAM_MT);
   lua_pushvalue(L, 1);
@@ -51,7 +59,7 @@ static int stream_add(lua_State *L) {
   return 1;
 }
 
-/* stream:next() -> ticket, response | ticket, nil, err | nothing when no request is pending */
+/* stream:next() -> ticket, response (or body) | ticket, nil, err | nothing when none is pending */
 static int stream_next(lua_State *L) {
   stream *st = check_stream(L);
   iblai_group *g = st->g;
@@ -59,7 +67,7 @@ static int stream_next(lua_State *L) {
   iblai_group_run(L, g, g->first);
   iblai_transfer *t = g->t[g->first];
   lua_pushinteger(L, ++st->delivered);
-  int n = iblai_transfer_push(L, t);
+  int n = iblai_transfer_push(L, t, st->bodies);
   if (n == 1) lua_pushnil(L); /* ticket, response, nil: the same shape every time */
   g->t[g->first++] = NULL;
   iblai_transfer_free(g->s, t);

@@ -1,5 +1,6 @@
 /* One request through its attempts: reading it, sending each attempt, deciding what follows an
  * answer (the end, a retry, a redirect), and handing the outcome to Lua. */
+#define _GNU_SOURCE /* strcasestr */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,6 +27,8 @@ static void fail(transfer *t, const char *kind, const char *fmt, ...) {
   t->state = T_DONE;
 }
 
+#define MAX_SPARES 64 /* freed transfers kept per session, so busy loops allocate little */
+
 void iblai_transfer_free(iblai_session *s, transfer *t) {
   if (!t) return;
   iblai_transfer_cancel(s, t);
@@ -36,28 +39,54 @@ void iblai_transfer_free(iblai_session *s, transfer *t) {
   free(t->op);
   free(t->body);
   free(t->fail_msg);
+  free(t->curl_error);
   curl_slist_free_all(t->headers);
+  if (!s->closed && s->nspare < MAX_SPARES && t->body_in.cap <= 65536 && t->head_in.cap <= 65536) {
+    iblai_buf body = t->body_in, head = t->head_in;
+    memset(t, 0, sizeof *t);
+    t->body_in = body; /* the buffers stay, emptied, for the next transfer */
+    t->head_in = head;
+    t->body_in.len = t->head_in.len = 0;
+    t->next_spare = s->spare;
+    s->spare = t;
+    s->nspare++;
+    return;
+  }
   iblai_buf_free(&t->body_in);
   iblai_buf_free(&t->head_in);
   free(t);
 }
 
-/* Gives the easy handle back to the pool; what the transfer learned stays in the transfer. */
+void iblai_transfer_drop_spares(iblai_session *s) {
+  while (s->spare) {
+    transfer *t = s->spare;
+    s->spare = t->next_spare;
+    iblai_buf_free(&t->body_in);
+    iblai_buf_free(&t->head_in);
+    free(t);
+  }
+  s->nspare = 0;
+}
+
+static transfer *new_transfer(iblai_session *s) {
+  transfer *t = s->spare;
+  if (!t) return calloc(1, sizeof *t);
+  s->spare = t->next_spare;
+  s->nspare--;
+  t->next_spare = NULL;
+  return t;
+}
+
+/* Gives the handle back to the pool; what the transfer learned stays in the transfer. */
 static void release_easy(iblai_session *s, transfer *t) {
-  CURL *e = t->easy;
-  if (!e) return;
+  iblai_handle *h = t->easy;
+  if (!h) return;
   t->easy = NULL;
   if (t->state == T_RUNNING && s->multi) {
-    curl_multi_remove_handle(s->multi, e);
+    curl_multi_remove_handle(s->multi, h->curl);
     s->running--;
   }
-  /* pooled handles must not point into the transfer */
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-  iblai_session_give_easy(s, e);
+  iblai_session_give_handle(s, h);
 }
 
 void iblai_transfer_cancel(iblai_session *s, transfer *t) {
@@ -189,23 +218,32 @@ static char *url_origin(const char *url, int *has_user) {
   return iblai_origin_of(url);
 }
 
-/* Pushes the URL to send: base_url + path for a path, the URL itself otherwise, then the query. */
-static void push_url(lua_State *L, iblai_session *s, int target, int query, int joined) {
-  size_t n;
-  const char *where = lua_tolstring(L, target, &n);
-  int has_query = lua_istable(L, query) && (lua_pushnil(L), lua_next(L, query) ? (lua_pop(L, 2), 1) : 0);
-  if (has_query) iblai_query_push(L, query, lua_istable(L, joined) ? joined : 0);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  if (where[0] == '/') luaL_addlstring(&b, s->base_url, s->base_len);
-  luaL_addlstring(&b, where, n);
-  if (has_query) {
-    luaL_addchar(&b, memchr(where, '?', n) ? '&' : '?');
-    lua_pushvalue(L, -2);
-    luaL_addvalue(&b);
+/* Pushes the encoded query when the table at query holds anything (else pushes nothing);
+ * returns whether it pushed. May raise, so it runs before the transfer exists. */
+static int push_query(lua_State *L, int query, int joined) {
+  if (!lua_istable(L, query)) return 0;
+  lua_pushnil(L);
+  if (!lua_next(L, query)) return 0;
+  lua_pop(L, 2);
+  iblai_query_push(L, query, lua_istable(L, joined) ? joined : 0);
+  return 1;
+}
+
+/* The URL to send: base_url + path for a path, the URL itself otherwise, then the query. */
+static char *join_url(iblai_session *s, const char *where, size_t n, const char *query, size_t qlen) {
+  size_t base = where[0] == '/' ? s->base_len : 0;
+  char *url = malloc(base + n + qlen + 2);
+  if (!url) return NULL;
+  memcpy(url, s->base_url, base);
+  memcpy(url + base, where, n);
+  size_t at = base + n;
+  if (qlen) {
+    url[at++] = memchr(where, '?', n) ? '&' : '?';
+    memcpy(url + at, query, qlen);
+    at += qlen;
   }
-  luaL_pushresult(&b);
-  if (has_query) lua_remove(L, -2);
+  url[at] = '\0';
+  return url;
 }
 
 static const char *known_method(const char *m) {
@@ -237,15 +275,14 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
   if (!lua_isnil(L, base + F_RETRIES)) iblai_request_option(L, "retries", base + F_RETRIES, &retries);
   int has_accept = 0, nheaders = 0;
   if (lua_istable(L, base + F_HEADERS)) nheaders = check_headers(L, base + F_HEADERS, &has_accept);
-  push_url(L, s, target, base + F_QUERY, base + F_JOINED);
-  size_t url_len, target_len, body_len = 0;
-  const char *url = lua_tolstring(L, -1, &url_len);
+  size_t qlen = 0, target_len, body_len = 0;
+  const char *query = push_query(L, base + F_QUERY, base + F_JOINED) ? lua_tolstring(L, -1, &qlen) : NULL;
   const char *given = lua_tolstring(L, target, &target_len);
   const char *method = luaL_optstring(L, base + F_METHOD, "GET");
   const char *body = lua_tolstring(L, base + F_BODY, &body_len);
   const char *op = lua_tostring(L, base + F_OP);
 
-  transfer *t = calloc(1, sizeof *t);
+  transfer *t = new_transfer(s);
   if (!t) luaL_error(L, "out of memory");
   t->state = T_PENDING;
   t->timeout = timeout;
@@ -260,7 +297,7 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
     for (char *p = t->method_buf; p && *p; p++) *p = (char)toupper((unsigned char)*p);
     t->method = t->method_buf ? t->method_buf : "GET";
   }
-  ok = ok && (t->url = iblai_strndup(url, url_len)) != NULL;
+  ok = ok && (t->url = join_url(s, given, target_len, query, qlen)) != NULL;
   if (ok && body) ok = (t->body = iblai_strndup(body, body_len)) != NULL;
   t->body_len = body_len;
   if (ok && op) ok = (t->op = strdup(op)) != NULL;
@@ -293,7 +330,7 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
 /* ---- attempts ---- */
 
 size_t iblai_on_body(char *p, size_t size, size_t n, void *ud) {
-  transfer *t = ud;
+  transfer *t = ((iblai_handle *)ud)->t;
   size_t len = size * n;
   if ((curl_off_t)(t->body_in.len + len) > t->max_bytes) {
     t->too_large = 1;
@@ -303,7 +340,7 @@ size_t iblai_on_body(char *p, size_t size, size_t n, void *ud) {
 }
 
 size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
-  transfer *t = ud;
+  transfer *t = ((iblai_handle *)ud)->t;
   size_t len = size * n;
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head_in.len = 0; /* a new response: 1xx or redirect */
   if (t->head_in.len + len > MAX_HEADER_BYTES) {
@@ -313,52 +350,70 @@ size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
   return iblai_buf_append(&t->head_in, p, len) == 0 ? len : 0;
 }
 
-int iblai_transfer_start(iblai_session *s, transfer *t) {
-  if (t->state != T_PENDING && t->state != T_WAITING) return -1; /* never twice */
-  CURL *e = iblai_session_take_easy(s);
-  if (!e) return -1;
-  t->body_in.len = t->head_in.len = 0;
-  t->status = 0;
-  t->rc = CURLE_OK;
-  t->too_large = t->head_too_large = 0;
-  t->retry_reason = NULL;
-  t->errbuf[0] = '\0';
+enum { KIND_GET, KIND_HEAD, KIND_BODY, KIND_OTHER }; /* how a method is set on a handle */
 
-  /* The session's fixed options were set when the handle was made; these change per attempt. */
+/* Sets what this attempt needs on h, skipping what h already holds from its last use. */
+static void set_request(iblai_session *s, iblai_handle *h, transfer *t) {
+  CURL *e = h->curl;
   curl_easy_setopt(e, CURLOPT_URL, t->url);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   double ms = ceil(t->timeout * 1000); /* under a millisecond must not become "no timeout" */
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms < 1 ? 1L : (long)ms);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers ? t->headers : s->default_headers);
-  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, t->max_bytes);
-  int is_get = t->method == methods[0], is_post = t->method == methods[1];
-  if (t->method == methods[5]) { /* HEAD */
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else if (t->body || is_post) {
+  long timeout_ms = ms < 1 ? 1L : (long)ms;
+  if (timeout_ms != h->timeout_ms) {
+    h->timeout_ms = timeout_ms;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  }
+  /* curl reads the list at each perform: a new list at a freed one's address is still right */
+  struct curl_slist *headers = t->headers ? t->headers : t->body ? s->body_headers : s->default_headers;
+  if ((const void *)headers != h->headers) {
+    h->headers = headers;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  }
+  int kind = t->method == methods[0] ? KIND_GET : t->method == methods[5] ? KIND_HEAD
+           : (t->body || t->method == methods[1]) ? KIND_BODY : KIND_OTHER;
+  /* only a literal can be compared by address: a copied name may reuse freed memory */
+  const char *literal = t->method_buf ? NULL : t->method;
+  if (kind != h->kind || !literal || literal != h->method) {
+    const char *custom = kind == KIND_GET || kind == KIND_HEAD || t->method == methods[1] ? NULL : t->method;
+    curl_easy_setopt(e, CURLOPT_NOBODY, kind == KIND_HEAD ? 1L : 0L);
+    if (kind == KIND_GET || kind == KIND_OTHER) curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom);
+    h->kind = kind;
+    h->method = literal;
+  }
+  if (kind == KIND_BODY) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? t->body : "");
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, is_post ? NULL : t->method);
-  } else {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, is_get ? NULL : t->method);
   }
   /* libcurl silently sends a request again when a reused connection turns out dead; a POST must
    * go once, so what may not be retried goes out on a connection of its own. */
   int once = !t->retry_unsafe && !iblai_method_idempotent(t->method);
+  if (once != h->once) {
 #if LIBCURL_VERSION_NUM >= 0x081000
-  curl_easy_setopt(e, CURLOPT_FORBID_RETRY_ON_REUSE, (long)once);
+    curl_easy_setopt(e, CURLOPT_FORBID_RETRY_ON_REUSE, (long)once);
 #else
-  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)once);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)once);
 #endif
-  if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
-    iblai_session_give_easy(s, e);
+    h->once = once;
+  }
+}
+
+int iblai_transfer_start(iblai_session *s, transfer *t) {
+  if (t->state != T_PENDING && t->state != T_WAITING) return -1; /* never twice */
+  iblai_handle *h = iblai_session_take_handle(s);
+  if (!h) return -1;
+  t->body_in.len = t->head_in.len = 0;
+  t->status = 0;
+  t->rc = CURLE_OK;
+  t->too_large = t->head_too_large = t->redirected = 0;
+  t->retry_reason = NULL;
+  h->errbuf[0] = '\0';
+  h->t = t;
+  set_request(s, h, t);
+  if (curl_multi_add_handle(s->multi, h->curl) != CURLM_OK) {
+    iblai_session_give_handle(s, h);
     return -1;
   }
-  t->easy = e;
+  t->easy = h;
   t->state = T_RUNNING;
   s->running++;
   t->started = iblai_now();
@@ -426,7 +481,7 @@ static void follow(iblai_session *s, transfer *t, const char *location) {
 /* After a redirect: the caller's headers again (less credentials once the first origin is
  * left), then ours for the new URL. */
 static int rebuild_headers(iblai_session *s, transfer *t) {
-  struct curl_slist *old = t->headers ? t->headers : s->default_headers;
+  struct curl_slist *old = t->headers ? t->headers : t->body ? s->body_headers : s->default_headers;
   struct curl_slist *fresh = NULL;
   for (struct curl_slist *h = old; h; h = h->next) {
     int ours = strcmp(h->data, "Expect:") == 0 || (s->auth_header && strcmp(h->data, s->auth_header) == 0);
@@ -442,11 +497,16 @@ static int rebuild_headers(iblai_session *s, transfer *t) {
 }
 
 void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
-  CURL *e = t->easy;
+  CURL *e = t->easy->curl;
   t->rc = rc;
+  free(t->curl_error);
+  t->curl_error = rc != CURLE_OK && t->easy->errbuf[0] ? strdup(t->easy->errbuf) : NULL;
   /* curl answers a header line over its limit with "out of memory": the answer had begun */
   if (rc == CURLE_OUT_OF_MEMORY && t->head_in.len > 0) t->head_too_large = 1;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
+  char *ctype = NULL;
+  curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ctype);
+  t->json = ctype && strcasestr(ctype, "json") != NULL; /* application/json, problem+json, ... */
   char *location = NULL;
   if (rc == CURLE_OK && is_redirect(t->status) && s->max_redirects > 0) {
     char *loc = NULL;
@@ -511,7 +571,7 @@ int iblai_transfer_log(lua_State *L, iblai_session *s, transfer *t) {
       lua_setfield(L, -2, "status");
     }
     if (t->rc != CURLE_OK) {
-      lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->rc));
+      lua_pushstring(L, t->curl_error ? t->curl_error : curl_easy_strerror(t->rc));
       lua_setfield(L, -2, "error");
     }
     if (i == 0) {
@@ -527,43 +587,6 @@ int iblai_transfer_log(lua_State *L, iblai_session *s, transfer *t) {
     if (st != LUA_OK) return st;
   }
   return LUA_OK;
-}
-
-/* The response headers as a table of lower-case names; repeated headers joined as HTTP allows. */
-static void push_headers(lua_State *L, const iblai_buf *head) {
-  const char *p = head->data, *end = head->data ? head->data + head->len : NULL;
-  int lines = 0;
-  for (const char *q = p; q && q < end && (q = memchr(q, '\n', (size_t)(end - q))); q++) lines++;
-  lua_createtable(L, 0, lines > 1 ? lines - 1 : 0);
-  int first = 1;
-  char small[64];
-  while (p && p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    if (!eol) eol = end;
-    const char *colon = first ? NULL : memchr(p, ':', (size_t)(eol - p));
-    first = 0;
-    size_t nlen = colon ? (size_t)(colon - p) : 0;
-    if (nlen > 0) {
-      char *name = nlen <= sizeof small ? small : lua_newuserdatauv(L, nlen, 0); /* any length */
-      for (size_t i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
-      const char *v = colon + 1, *ve = eol;
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      lua_pushlstring(L, name, nlen);
-      if (name != small) lua_remove(L, -2);
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, -3) == LUA_TSTRING) {
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(ve - v));
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
-      }
-      lua_rawset(L, -3);
-    }
-    p = eol + 1;
-  }
 }
 
 int iblai_transfer_ok(const transfer *t) {
@@ -592,7 +615,7 @@ static int push_failure(lua_State *L, transfer *t) {
       break;
     default: break;
     }
-    if (t->errbuf[0]) lua_pushfstring(L, "%s: %s", what, t->errbuf);
+    if (t->curl_error) lua_pushfstring(L, "%s: %s", what, t->curl_error);
     else lua_pushstring(L, what);
     iblai_error_push(L, kind, lua_tostring(L, -1));
     lua_remove(L, -2);
@@ -613,54 +636,61 @@ static int push_failure(lua_State *L, transfer *t) {
   return 2;
 }
 
-static int is_json(const iblai_buf *head) {
-  char *ctype = raw_header(head, "content-type");
-  int json = ctype && strstr(ctype, "json") != NULL;
-  if (!json && ctype) { /* media types are case-insensitive */
-    for (char *c = ctype; *c; c++) *c = (char)tolower((unsigned char)*c);
-    json = strstr(ctype, "json") != NULL;
+/* nil and a decode Error, for a 2xx body that is not the JSON it says it is (message on top). */
+static int decode_failure(lua_State *L, transfer *t) {
+  lua_pushfstring(L, "the response is not valid JSON (%s)", lua_tostring(L, -1));
+  luaL_pushfail(L);
+  iblai_error_push(L, "decode", lua_tostring(L, -2));
+  set_common(L, t);
+  lua_pushlstring(L, t->body_in.data, t->body_in.len > 512 ? 512 : t->body_in.len);
+  lua_setfield(L, -2, "body");
+  if (t->op) {
+    lua_pushstring(L, t->op);
+    lua_setfield(L, -2, "op");
   }
-  free(ctype);
-  return json;
+  lua_replace(L, -3); /* msg, full, nil, err -> msg, err, nil */
+  lua_replace(L, -3); /* -> nil, err */
+  return 2;
 }
 
-int iblai_transfer_push(lua_State *L, transfer *t) {
+/* Pushes the body as Lua sees it (decoded JSON, or text), nothing when there is none; returns
+ * how many values it pushed, or -1 with a message pushed when JSON does not decode. */
+static int push_body(lua_State *L, transfer *t) {
+  if (t->body_in.len == 0 || t->method == methods[5]) return 0;
+  if (!t->json) {
+    lua_pushlstring(L, t->body_in.data, t->body_in.len);
+    return 1;
+  }
+  return iblai_json_decode(L, t->body_in.data, t->body_in.len) ? 1 : -1;
+}
+
+int iblai_transfer_push(lua_State *L, transfer *t, int body_only) {
   if (!iblai_transfer_ok(t)) return push_failure(L, t);
   int ok = t->status >= 200 && t->status < 300;
+  if (body_only && ok) { /* what a call returns: the body, true when there is none */
+    int n = push_body(L, t);
+    if (n == 0) lua_pushboolean(L, 1);
+    return n < 0 ? decode_failure(L, t) : 1;
+  }
   lua_createtable(L, 0, 6);
   int res = lua_gettop(L);
   set_common(L, t);
-  push_headers(L, &t->head_in);
+  iblai_headers_push(L, t->head_in.data, t->head_in.len);
   lua_setfield(L, res, "headers");
-  const char *body = t->body_in.data ? t->body_in.data : "";
-  size_t len = t->body_in.len;
-  if (len > 0 && t->method != methods[5]) {
-    if (!is_json(&t->head_in)) {
-      lua_pushlstring(L, body, len);
-    } else if (!iblai_json_decode(L, body, len)) {
-      if (ok) { /* a success whose body cannot be read */
-        lua_pushfstring(L, "the response is not valid JSON (%s)", lua_tostring(L, -1));
-        lua_replace(L, res);
-        lua_settop(L, res);
-        luaL_pushfail(L);
-        iblai_error_push(L, "decode", lua_tostring(L, res));
-        lua_remove(L, res);
-        set_common(L, t);
-        lua_pushlstring(L, body, len > 512 ? 512 : len);
-        lua_setfield(L, -2, "body");
-        if (t->op) {
-          lua_pushstring(L, t->op);
-          lua_setfield(L, -2, "op");
-        }
-        return 2;
-      }
-      lua_pop(L, 1);
-      lua_pushlstring(L, body, len);
+  int n = push_body(L, t);
+  if (n < 0) {
+    if (ok) {
+      n = decode_failure(L, t);
+      lua_remove(L, res);
+      return n;
     }
-    lua_setfield(L, res, "body");
+    lua_pop(L, 1);
+    lua_pushlstring(L, t->body_in.data, t->body_in.len); /* an error page: its text */
+    n = 1;
   }
+  if (n == 1) lua_setfield(L, res, "body");
   if (ok) return 1;
-  iblai_error_from_response(L, res, body, len);
+  iblai_error_from_response(L, res, t->body_in.data ? t->body_in.data : "", t->body_in.len);
   if (t->op) {
     lua_pushstring(L, t->op);
     lua_setfield(L, -2, "op");

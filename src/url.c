@@ -140,6 +140,43 @@ void iblai_query_push(lua_State *L, int idx, int joined) {
   lua_remove(L, -2); /* the keys */
 }
 
+/* core.path(pieces, values [, defaults]) -> path, or nil when a value is missing or not a scalar.
+ * pieces alternate literal text and parameter names (text, name, text, ..., text); each value,
+ * from values or else defaults, goes in as a URL scalar, percent-encoded. */
+int iblai_path_lua(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int defaults = lua_istable(L, 3) ? 3 : 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char tmp[64];
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    if (i % 2 == 1) { /* literal text */
+      luaL_addvalue(&b);
+      continue;
+    }
+    const char *name = lua_tostring(L, -1); /* alive in pieces */
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, name) == LUA_TNIL && defaults) {
+      lua_pop(L, 1);
+      lua_getfield(L, defaults, name);
+    }
+    size_t len;
+    const char *v = scalar(L, -1, tmp, sizeof tmp, &len); /* a string stays alive in its table */
+    lua_pop(L, 1);
+    if (!v) {
+      luaL_pushresult(&b);
+      luaL_pushfail(L);
+      return 1;
+    }
+    iblai_escape_into(&b, v, len);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 /* core.query(tbl [, joined]) -> "a=1&b=x" (sorted keys) */
 int iblai_query_lua(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);

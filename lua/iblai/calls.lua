@@ -34,11 +34,18 @@ return function(Client)
       op = found
     end
     if opts ~= nil and type(opts) ~= "table" then misuse("call options must be a table, got " .. type(opts)) end
-    local req, err = validate.request(op, params, { org = self.org, user_id = self.username })
+    local defaults = self.defaults -- {org} and {user_id}, kept while the client's own stay the same
+    if not defaults or defaults.org ~= self.org or defaults.user_id ~= self.username then
+      defaults = { org = self.org, user_id = self.username }
+      self.defaults = defaults
+    end
+    local req, err = validate.request(op, params, defaults)
     if not req then return nil, err end
-    for k, v in pairs(opts or {}) do
-      if not CALL_OPTIONS[k] then misuse(("unknown call option '%s'"):format(tostring(k))) end
-      req[k] = v
+    if opts then
+      for k, v in pairs(opts) do
+        if not CALL_OPTIONS[k] then misuse(("unknown call option '%s'"):format(tostring(k))) end
+        req[k] = v
+      end
     end
     return req
   end
@@ -72,15 +79,15 @@ return function(Client)
     if opts ~= nil and type(opts) ~= "table" then misuse("call_many options must be a table, got " .. type(opts)) end
     local concurrency = opts and opts.concurrency or self.concurrency
     local results, errs, where = {}, {}, {}
-    local stream <close> = self.session:stream { concurrency = concurrency }
+    local stream <close> = self.session:stream { concurrency = concurrency, bodies = true }
     local sent, taken = 0, 0
     local function take()
       taken = taken + 1
       local i = where[taken]
       where[taken] = nil
-      local _, res, err = stream:next()
-      if res then
-        results[i] = result_of(res)
+      local _, body, err = stream:next()
+      if body ~= nil then
+        results[i] = body == false or body -- as call's first value: truthy on every success
       else
         errs[i] = err
       end
@@ -92,7 +99,7 @@ return function(Client)
       end
       local req, err = self:prepare_call(c[1], c[2], c[3])
       if req then
-        stream:add(self:prepare(req))
+        stream:add(req.json == nil and req or self:prepare(req))
         sent = sent + 1
         where[sent] = i
         if sent - taken > 2 * concurrency then take() end

@@ -9,12 +9,17 @@ local function load_index()
   return index
 end
 
+local found = {}
+
 --- The facts of an operation, or nil.
 function M.get(id)
+  local op = found[id]
+  if op then return op end
   local module = load_index().modules[id]
   if not module then return nil end
-  local op = require("iblai.operations." .. module)[id]
+  op = require("iblai.operations." .. module)[id]
   op.id = id
+  found[id] = op
   return op
 end
 

@@ -104,6 +104,9 @@ function M.walker(client, op, params, opts)
   end
   local base, err = client:prepare_call(op, first, call_opts)
   if not base then return nil, err end
+  local fixed = {} -- the query every page shares; the page number or offset is added per page
+  for name, v in pairs(base.query or {}) do fixed[name] = v end
+  base.query = fixed
   local stream = client.session:stream { concurrency = concurrency }
 
   -- The request for page number k (1-based from where the walk started).

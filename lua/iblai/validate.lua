@@ -8,6 +8,8 @@ local query = require "iblai.query"
 
 local M = {}
 
+local math_type, floor, utf8_len = math.type, math.floor, utf8.len
+
 local function fail(op, name, message, expected, got)
   return nil, errors.new {
     kind = "validation", op = op.id, param = name, expected = expected, got = got,
@@ -117,20 +119,25 @@ end
 function check(fact, v, where)
   local t = fact.type
   if t == "integer" then
-    if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
-    if math.type(v) ~= "integer" then return nil, "an integer", v end
+    local mt = math_type(v)
+    if mt == "float" and v == floor(v) then
+      v, mt = math.tointeger(v), "integer"
+    end
+    if mt ~= "integer" then return nil, "an integer", v end
   elseif t == "number" then
     if type(v) ~= "number" then return nil, "a number", v end
   elseif t == "boolean" then
     if type(v) ~= "boolean" then return nil, "true or false", v end
   elseif t == "string" then
-    if math.type(v) == "integer" or (math.type(v) == "float" and v == math.floor(v)) then v = query.scalar(v) end
+    if type(v) == "number" and (math_type(v) == "integer" or v == floor(v)) then v = query.scalar(v) end
     if type(v) ~= "string" then return nil, "a string", v end
     if fact.format == "date" and not v:match(DATE) then return nil, "a date (YYYY-MM-DD)", v end
     if fact.format == "date-time" and not v:match(DATETIME) then return nil, "a date-time (YYYY-MM-DDTHH:MM:SS)", v end
-    local len = utf8.len(v) or #v
-    if fact.maxLength and len > fact.maxLength then return nil, ("at most %d characters"):format(fact.maxLength), v end
-    if fact.minLength and len < fact.minLength then return nil, ("at least %d characters"):format(fact.minLength), v end
+    if fact.maxLength or fact.minLength then
+      local len = utf8_len(v) or #v
+      if fact.maxLength and len > fact.maxLength then return nil, ("at most %d characters"):format(fact.maxLength), v end
+      if fact.minLength and len < fact.minLength then return nil, ("at least %d characters"):format(fact.minLength), v end
+    end
     if fact.pattern and not matches(fact.pattern, v) then return nil, "text matching " .. fact.pattern, v end
   elseif t == "array" then
     if type(v) ~= "table" then return nil, "a list", v end
@@ -219,19 +226,38 @@ local function check_body(op, body)
   return fail(op, where, ("body field '%s' must be %s, got %s"):format(where, expected, show(got)), expected, got)
 end
 
--- What is worked out once per operation: its parameters by name, and its path template split
--- into literal pieces and parameter names.
+-- What is worked out once per operation: its parameters by name, its path template as
+-- alternating literal text and parameter names (for core.path), and, for the fast path, the Lua
+-- type each parameter takes when nothing but its type needs checking.
 local prepared = setmetatable({}, { __mode = "k" })
+
+local PLAIN_TYPES = { integer = "integer", string = "string", boolean = "boolean", number = "number" }
+local CONSTRAINTS = { "enum", "format", "pattern", "minimum", "maximum", "minLength", "maxLength", "nullable" }
+
+-- The type a parameter takes when its type is all there is to check, else nil.
+local function plain_type(p)
+  if p.loc ~= "path" and p.loc ~= "query" then return nil end
+  for _, c in ipairs(CONSTRAINTS) do
+    if p[c] ~= nil then return nil end
+  end
+  return PLAIN_TYPES[p.type]
+end
 
 local function shape(op)
   local sh = prepared[op]
   if sh then return sh end
-  sh = { by_name = {}, pieces = {} }
-  for _, p in ipairs(op.params) do sh.by_name[p.name] = p end
+  sh = { by_name = {}, pieces = {}, plain = {}, required_query = {}, fast = op.body == nil }
+  for _, p in ipairs(op.params) do
+    sh.by_name[p.name] = p
+    sh.plain[p.name] = plain_type(p)
+    if p.loc == "query" and p.required then sh.required_query[#sh.required_query + 1] = p.name end
+    -- a path value taken from the defaults is not looked at here, so it must need no checks
+    if p.joined or (p.loc == "path" and not sh.plain[p.name]) then sh.fast = false end
+  end
   local at = 1
   for before, name, after in op.path:gmatch("()({[^}]+})()") do
     sh.pieces[#sh.pieces + 1] = op.path:sub(at, before - 1)
-    sh.pieces[#sh.pieces + 1] = { name:sub(2, -2) }
+    sh.pieces[#sh.pieces + 1] = name:sub(2, -2)
     at = after
   end
   sh.pieces[#sh.pieces + 1] = op.path:sub(at)
@@ -239,20 +265,48 @@ local function shape(op)
   return sh
 end
 
-local DEFAULTS = { { "org", "IBLAI_ORG or the org option" }, { "user_id", "IBLAI_USERNAME or the username option" } }
+-- The common case at the cost of a few lookups: no body, and parameters whose type is all there
+-- is to check, given with the right Lua type. Anything else returns nil and goes the full way,
+-- which gives the same request, or the error that says what is wrong.
+local function fast_request(op, sh, params, defaults)
+  local plain, q = sh.plain, nil
+  for name, v in next, params do
+    local want = plain[name]
+    if want == nil or (want == "integer" and math_type(v) or type(v)) ~= want then return nil end
+    if sh.by_name[name].loc == "query" then
+      q = q or {}
+      q[name] = v
+    end
+  end
+  local required = sh.required_query
+  for i = 1, #required do
+    if params[required[i]] == nil then return nil end
+  end
+  local path = core.path(sh.pieces, params, defaults)
+  if not path then return nil end
+  return { method = op.method, path = path, query = q, op = op.id }
+end
 
---- Builds { method, path, query, json, op } from params; `defaults` fills {org} and {user_id}.
+local DEFAULTS = { org = "IBLAI_ORG or the org option", user_id = "IBLAI_USERNAME or the username option" }
+
+--- Builds { method, path, query (nil when empty), joined, json, op } from params; `defaults` fills {org} and
+-- {user_id}. The caller's tables are only read.
 function M.request(op, params, defaults)
   params = params or {}
   if type(params) ~= "table" then core.misuse("parameters must be a table, got " .. type(params)) end
   local sh = shape(op)
+  if sh.fast then
+    local req = fast_request(op, sh, params, defaults)
+    if req then return req end
+  end
   local by_name = sh.by_name
   local fields = op.body and op.body.fields
   local values, body, loose = {}, nil, nil
-  for name, v in pairs(params) do
-    if type(name) ~= "string" then return fail(op, tostring(name), "parameter names must be strings") end
+  for name, v in next, params do
     if by_name[name] then
       values[name] = v
+    elseif type(name) ~= "string" then
+      return fail(op, tostring(name), "parameter names must be strings")
     elseif name == "body" and op.body then
       body = v
     elseif fields and fields[name] then
@@ -266,42 +320,40 @@ function M.request(op, params, defaults)
     if body ~= nil then return fail(op, next(loose), "give either body or body fields, not both") end
     body = loose
   end
-  for _, d in ipairs(DEFAULTS) do
-    local name, source = d[1], d[2]
-    local in_path = by_name[name] and by_name[name].loc == "path"
-    if in_path and values[name] == nil and defaults[name] ~= nil then values[name] = defaults[name] end
-    if by_name[name] and by_name[name].loc == "path" and values[name] == nil then
-      return fail(op, name, ("parameter '%s' is required; pass %s=... or set %s"):format(name, name, source))
+  local q, joined = nil, nil
+  local list = op.params
+  for i = 1, #list do
+    local p = list[i]
+    local name = p.name
+    local v = values[name]
+    if v == nil and p.loc == "path" and DEFAULTS[name] then
+      v = defaults[name]
+      if v == nil then
+        return fail(op, name, ("parameter '%s' is required; pass %s=... or set %s"):format(name, name, DEFAULTS[name]))
+      end
+      values[name] = v
     end
-  end
-  local q, joined = {}, nil
-  for _, p in ipairs(op.params) do
-    local v = values[p.name]
     if v == nil then
       if p.required then
-        return fail(op, p.name, ("parameter '%s' is required (%s)"):format(p.name, p.type), p.type, nil)
+        return fail(op, name, ("parameter '%s' is required (%s)"):format(name, p.type), p.type, nil)
       end
     else
       local ok, expected = check(p, v)
       if ok == nil then
-        return fail(op, p.name, ("parameter '%s' must be %s, got %s"):format(p.name, expected, show(v)),
-          expected, v)
+        return fail(op, name, ("parameter '%s' must be %s, got %s"):format(name, expected, show(v)), expected, v)
       end
-      values[p.name] = ok
+      if ok ~= v then values[name] = ok end
       if p.loc == "query" then
-        q[p.name] = ok
+        q = q or {}
+        q[name] = ok
         if p.joined then
           joined = joined or {}
-          joined[p.name] = true
+          joined[name] = true
         end
       end
     end
   end
-  local parts = {}
-  for i, piece in ipairs(sh.pieces) do
-    parts[i] = type(piece) == "table" and core.escape(query.scalar(values[piece[1]])) or piece
-  end
-  local path = table.concat(parts)
+  local path = core.path(sh.pieces, values)
   if op.body then
     if body == nil and op.body.fields then body = {} end
     if body == nil and op.body.required then
