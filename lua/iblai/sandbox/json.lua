@@ -1,0 +1,152 @@
+--- JSON for the sandbox. Answers are written with sorted keys (two runs can be diffed) and
+-- every empty table as [] unless it is marked as an object, because lua-cjson 2.1.0 writes {}
+-- and keeps no order. Request bodies are read strictly: bounded nesting, finite numbers only.
+local cjson = require "cjson.safe"
+local core = require "iblai.core"
+
+local M = {}
+
+M.MAX_DEPTH = 32 -- request bodies nesting deeper are refused; answers never come close
+
+local reader = cjson.new()
+reader.decode_max_depth(M.MAX_DEPTH)
+reader.decode_invalid_numbers(false) -- no NaN, Infinity or hex literals
+local state_io = cjson.new()
+state_io.encode_max_depth(M.MAX_DEPTH + 16)
+
+M.null = cjson.null
+
+local OBJECT = { __name = "iblai.sandbox.object" }
+
+--- Marks t (or a new table) as a JSON object, so that it is written as {} when empty.
+function M.object(t)
+  return setmetatable(t or {}, OBJECT)
+end
+
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r",
+  ["\t"] = "\\t" }
+for byte = 0, 31 do
+  local c = string.char(byte)
+  ESCAPES[c] = ESCAPES[c] or ("\\u%04x"):format(byte)
+end
+ESCAPES["\127"] = "\\u007f"
+
+local function quote(s)
+  if s:find('[%c"\\]') then s = s:gsub('[%c"\\]', ESCAPES) end
+  return '"' .. s .. '"'
+end
+
+local function number(v)
+  if math.type(v) == "integer" then return ("%d"):format(v) end
+  if v ~= v or v == math.huge or v == -math.huge then error("cannot write a non-finite number as JSON", 0) end
+  if v == math.floor(v) and v > -2^53 and v < 2^53 then return ("%d"):format(v) end
+  local s = ("%.14g"):format(v)
+  if tonumber(s) ~= v then s = ("%.17g"):format(v) end
+  return s
+end
+
+local write
+
+local function write_table(t, out, n, depth)
+  if depth > 64 then error("cannot write JSON nested deeper than 64 levels", 0) end
+  if next(t) == nil then
+    n = n + 1
+    out[n] = getmetatable(t) == OBJECT and "{}" or "[]"
+    return n
+  end
+  if t[1] ~= nil and getmetatable(t) ~= OBJECT then
+    n = n + 1
+    out[n] = "["
+    for i = 1, #t do
+      if i > 1 then
+        n = n + 1
+        out[n] = ","
+      end
+      n = write(t[i], out, n, depth + 1)
+    end
+    n = n + 1
+    out[n] = "]"
+    return n
+  end
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) ~= "string" then error("cannot write a table mixing list items and keys as JSON", 0) end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  for i, k in ipairs(keys) do
+    n = n + 1
+    out[n] = (i == 1 and "{" or ",") .. quote(k) .. ":"
+    n = write(t[k], out, n, depth + 1)
+  end
+  n = n + 1
+  out[n] = "}"
+  return n
+end
+
+write = function(v, out, n, depth)
+  local t = type(v)
+  n = n + 1
+  if t == "string" then
+    out[n] = quote(v)
+  elseif t == "number" then
+    out[n] = number(v)
+  elseif t == "boolean" then
+    out[n] = v and "true" or "false"
+  elseif v == M.null or v == nil then
+    out[n] = "null"
+  elseif t == "table" then
+    return write_table(v, out, n - 1, depth)
+  else
+    error("cannot write a " .. t .. " as JSON", 0)
+  end
+  return n
+end
+
+--- The JSON text of v: keys sorted, empty tables as [] unless marked with M.object.
+function M.encode(v)
+  local out = {}
+  local n = write(v, out, 0, 0)
+  return table.concat(out, "", 1, n)
+end
+
+-- The first non-finite number inside v, as a path such as "about_user" or "items[2].x".
+local function non_finite(v, path)
+  if type(v) == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return path ~= "" and path or "the body" end
+  elseif type(v) == "table" then
+    for k, x in pairs(v) do
+      local at = non_finite(x, type(k) == "number" and ("%s[%d]"):format(path, k - 1)
+        or (path == "" and k or path .. "." .. k))
+      if at then return at end
+    end
+  end
+end
+
+--- Reads a request body: the value, or nil and a message that says what is wrong with it.
+function M.decode_body(text)
+  local v, err = reader.decode(text)
+  if v == nil then
+    if err and err:find("too many nested", 1, true) then
+      return nil, ("the body nests deeper than %d levels"):format(M.MAX_DEPTH)
+    end
+    return nil, err or "the body is not JSON"
+  end
+  local at = non_finite(v, "")
+  if at then return nil, ("the number at %s is out of range (only finite numbers are accepted)"):format(at) end
+  return core.integralize(v)
+end
+
+--- The state file's text (lua-cjson: fast; the sandbox never stores NaN, Infinity or deep nesting).
+function M.encode_state(state)
+  return state_io.encode(state)
+end
+
+--- Reads a state file's text; whole numbers come back as integers.
+function M.decode_state(text)
+  local v, err = state_io.decode(text)
+  if v == nil then return nil, err end
+  return core.integralize(v)
+end
+
+return M
