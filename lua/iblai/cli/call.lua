@@ -100,11 +100,17 @@ function M.main(args, prog)
     if not walked then return fail(werr) end
     return 0
   end
-  local result
-  result, err = client:call(op.id, params)
+  local req, res
+  req, err = client:prepare_call(op.id, params)
+  if req then res, err = client:request(req) end
   client:close()
-  if result == nil then return fail(err) end
-  if result ~= true then io.write(json.encode(result), "\n") end
+  if not res then return fail(err) end
+  if res.body == nil then return 0 end
+  if type(res.body) == "string" and not (res.headers["content-type"] or ""):find("json", 1, true) then
+    io.write(res.body, res.body:sub(-1) == "\n" and "" or "\n") -- text such as CSV, as the server sent it
+  else
+    io.write(json.encode(res.body), "\n")
+  end
   return 0
 end
 
