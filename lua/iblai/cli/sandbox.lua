@@ -25,7 +25,8 @@ local function parser(prog)
   p:epilog([[
 Prints on stdout the line to export (eval "$(iblai sandbox --background)" sets it up),
 with IBLAI_SANDBOX_PID for stopping it; status goes to stderr. Exit status: 0 after
-SIGINT/SIGTERM, 1 when it cannot start (such as a port in use), 2 for a usage error.]])
+SIGINT/SIGTERM, 1 when it cannot start (such as a port in use) or could not save --data
+on exit, 2 for a usage error.]])
   return p
 end
 
@@ -109,8 +110,7 @@ function M.main(args, prog)
     io.write(out)
     io.stdout:flush()
   end
-  sandbox:run()
-  return 0
+  return sandbox:run() and 0 or 1
 end
 
 return M

@@ -144,22 +144,25 @@ function M:handle(req)
   return answer
 end
 
---- Serves until SIGINT/SIGTERM, then writes the --data snapshot.
+--- Serves until SIGINT/SIGTERM, then writes the --data snapshot; false when changes were lost.
 function M:run()
   self.server:run()
-  self:close()
+  return self:close()
 end
 
+--- Stops serving and writes the --data snapshot; returns false when changes could not be saved.
 function M:close()
-  local store = self.store
+  local store, kept = self.store, true
   if store and (store.seq ~= store.saved or store.broken) then
-    local ok, err = self.store:snapshot(self.model.state)
+    local ok, err = store:snapshot(self.model.state)
     if not ok then
-      warn(err, store.broken and "; changes since the last good write are lost"
-        or ("; %s and %s still hold every change"):format(store.path, store.journal))
+      kept = not store.broken -- the journal still holds everything unless a write to it failed
+      warn(err, kept and ("; %s and %s still hold every change"):format(store.path, store.journal)
+        or "; changes since the last good write are lost")
     end
   end
   self.server:close()
+  return kept
 end
 
 return M
