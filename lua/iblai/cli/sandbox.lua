@@ -11,22 +11,24 @@ local function parser(prog)
   p:option("--seed", "Seed of the generated data.", "1")
   p:option("--users", "Number of users in the org.", "50")
   p:option("--org", "The org key (platform_key).", "main")
-  p:option("--today", "The day the data ends at (YYYY-MM-DD); defaults to today.")
+  p:option("--today", "The day the data ends at; defaults to today."):argname("<YYYY-MM-DD>")
   p:option("--data", "A JSON file holding the state: loaded at start, every change synced to disk before "
-    .. "it is answered (FILE.journal), rewritten whole on exit.")
-  p:option("--latency", "Milliseconds added to every answer.", "0")
-  p:option("--fail-rate", "Fraction of requests answered 503 or dropped.", "0")
-  p:option("--rate-limit", "Requests per second before 429 with Retry-After.", "0")
-  p:option("--api-key", "Accept only this key (any key is accepted otherwise).")
-  p:option("--script", "A Lua file that adds or overrides routes.")
-  p:option("--env-file", "Also write the export line to this file (for `. FILE`).")
+    .. "it is answered (FILE.journal), rewritten whole on exit."):argname("<file>")
+  p:option("--latency", "Milliseconds added to every answer.", "0"):argname("<ms>")
+  p:option("--fail-rate", "Fraction of requests answered 503 or dropped.", "0"):argname("<0..1>")
+  p:option("--rate-limit", "Requests per second before 429 with Retry-After.", "0"):argname("<rps>")
+  p:option("--api-key", "Accept only this key (any key is accepted otherwise)."):argname("<key>")
+  p:option("--script", "A Lua file that adds or overrides routes."):argname("<file>")
+  p:option("--env-file", "Also write the export line to this file (for `. FILE`)."):argname("<file>")
   p:flag("--background", "Return once listening, leaving the sandbox running; the export line holds its PID.")
   p:flag("--quiet", "Print only `port N pid P` on stdout, and no status on stderr.")
   p:epilog([[
 Prints on stdout the line to export (eval "$(iblai sandbox --background)" sets it up),
 with IBLAI_SANDBOX_PID for stopping it; status goes to stderr. Exit status: 0 after
 SIGINT/SIGTERM, 1 when it cannot start (such as a port in use) or could not save --data
-on exit, 2 for a usage error.]])
+on exit, 2 for a usage error. Answers follow the OpenAPI description: JSON with sorted keys
+and [] for empty lists; every declared query parameter is honoured or refused with a 400.
+Connections that send nothing for 10 seconds are closed; bodies over 1 MiB get a 413.]])
   return p
 end
 

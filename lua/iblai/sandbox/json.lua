@@ -4,6 +4,9 @@
 local cjson = require "cjson.safe"
 local core = require "iblai.core"
 
+local type, next, tostring, getmetatable, find, gsub = type, next, tostring, getmetatable, string.find, string.gsub
+local mtype, sort = math.type, table.sort
+
 local M = {}
 
 M.MAX_DEPTH = 32 -- request bodies nesting deeper are refused; answers never come close
@@ -32,17 +35,30 @@ end
 ESCAPES["\127"] = "\\u007f"
 
 local function quote(s)
-  if s:find('[%c"\\]') then s = s:gsub('[%c"\\]', ESCAPES) end
+  if find(s, '[%c"\\]') then s = gsub(s, '[%c"\\]', ESCAPES) end
   return '"' .. s .. '"'
 end
 
 local function number(v)
-  if math.type(v) == "integer" then return ("%d"):format(v) end
+  if mtype(v) == "integer" then return tostring(v) end
   if v ~= v or v == math.huge or v == -math.huge then error("cannot write a non-finite number as JSON", 0) end
   if v == math.floor(v) and v > -2^53 and v < 2^53 then return ("%d"):format(v) end
   local s = ("%.14g"):format(v)
   if tonumber(s) ~= v then s = ("%.17g"):format(v) end
   return s
+end
+
+-- Quoted keys with their colon: answers use a small vocabulary, so this stays small (bounded
+-- all the same, since stored bodies may bring keys of their own).
+local KEYS, cached = {}, 0
+local function key(k)
+  local q = KEYS[k]
+  if q then return q end
+  q = quote(k) .. ":"
+  if cached < 2048 then
+    KEYS[k], cached = q, cached + 1
+  end
+  return q
 end
 
 local write
@@ -68,16 +84,19 @@ local function write_table(t, out, n, depth)
     out[n] = "]"
     return n
   end
-  local keys = {}
+  local keys, count = {}, 0
   for k in pairs(t) do
     if type(k) ~= "string" then error("cannot write a table mixing list items and keys as JSON", 0) end
-    keys[#keys + 1] = k
+    count = count + 1
+    keys[count] = k
   end
-  table.sort(keys)
-  for i, k in ipairs(keys) do
-    n = n + 1
-    out[n] = (i == 1 and "{" or ",") .. quote(k) .. ":"
-    n = write(t[k], out, n, depth + 1)
+  if count > 1 then sort(keys) end
+  local sep = "{"
+  for i = 1, count do
+    local k = keys[i]
+    out[n + 1], out[n + 2] = sep, key(k)
+    n = write(t[k], out, n + 2, depth + 1)
+    sep = ","
   end
   n = n + 1
   out[n] = "}"
