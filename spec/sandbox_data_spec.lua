@@ -166,6 +166,15 @@ describe("iblai sandbox --data", function()
     sb.stop()
   end)
 
+  it("refuses a second sandbox on the same data, which would lose the first one's changes", function()
+    local sb = assert(proc.start { "--data", file, "--users", "3" })
+    local code, out, err = proc.run { "sandbox", "--data", file }
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("^iblai sandbox: %-%-data .- is in use by another sandbox [^\n]*\n$", err)
+    assert.equal("exit", (sb.stop()))
+  end)
+
   it("fails at start, in one line, for a directory that does not exist or a file that is not its data", function()
     local code, out, err = proc.run { "sandbox", "--data", dir .. "/no/such/dir/state.json" }
     assert.equal(2, code)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,6 +113,26 @@ static int l_file_kind(lua_State *L) {
   return 1;
 }
 
+/* httpd.lock_file(path): an exclusive lock on path (created if missing) held until the process
+ * ends, so two servers never write the same data; nil, message when another process holds it. */
+static int l_lock_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(L, "cannot open", path, errno);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      luaL_pushfail(L);
+      lua_pushfstring(L, "%s is locked by another process", path);
+      return 2;
+    }
+    return fail(L, "cannot lock", path, err);
+  }
+  lua_pushboolean(L, 1); /* the descriptor stays open on purpose: closing it would drop the lock */
+  return 1;
+}
+
 /* httpd.detach(): forks. The child starts a new session and gets "child", fd: it reports with
  * httpd.ready(fd, text) once it listens. The parent waits for that report and gets "parent",
  * text, pid; or, when the child ends first, "parent", nil, its exit status. */
@@ -185,7 +206,8 @@ static int l_ready(lua_State *L) {
 
 void iblai_httpd_os_funcs(lua_State *L) {
   static const luaL_Reg funcs[] = {{"write_file", l_write_file}, {"append_file", l_append_file},
-                                   {"file_kind", l_file_kind},   {"detach", l_detach},
+                                   {"file_kind", l_file_kind},   {"lock_file", l_lock_file},
+                                   {"detach", l_detach},
                                    {"ready", l_ready},           {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
 }

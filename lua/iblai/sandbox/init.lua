@@ -56,8 +56,8 @@ end
 function M:open_model()
   local opts, state = self.opts, nil
   if self.store then
-    local err
-    state, err = self.store:load()
+    local ok, err = self.store:lock()
+    if ok then state, err = self.store:load() end
     if err then return err, 1 end
   end
   self.model = state and Model.from_state(state) or Model.generate { seed = opts.seed or 1, users = opts.users or 50,

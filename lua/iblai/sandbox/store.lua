@@ -22,13 +22,24 @@ function M.open(path)
   return setmetatable({ path = path, journal = path .. ".journal", seq = 0, saved = 0 }, M)
 end
 
+--- Takes FILE.lock for this process; nil and a message when another sandbox uses FILE.
+function M:lock()
+  local ok, err = httpd.lock_file(self.path .. ".lock")
+  if not ok then return nil, ("--data %s is in use by another sandbox (%s)"):format(self.path, err) end
+  return true
+end
+
 --- The saved state, nil when there is none yet, or nil and a message when FILE is not ours.
 function M:load()
-  local f = io.open(self.path, "rb")
-  if not f then return nil end
+  local f, err = io.open(self.path, "rb")
+  if not f then
+    if httpd.file_kind(self.path) then return nil, "cannot read --data " .. err end -- never start over it
+    return nil
+  end
   local text = f:read("a")
   f:close()
-  local state, err = json.decode_state(text)
+  local state
+  state, err = json.decode_state(text)
   if type(state) ~= "table" or type(state.users) ~= "table" then
     return nil, ("--data %s is not sandbox data (%s); move it away or name another file"):format(
       self.path, err or "no users")
