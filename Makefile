@@ -25,7 +25,7 @@ B         := build
 OBJ       := $(B)/obj
 CMOD      := $(B)/lib/lua/iblai
 CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
-             src/error.c src/numbers.c src/buffer.c
+             src/error.c src/numbers.c src/util.c src/json.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
 HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o
 LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)

@@ -51,7 +51,8 @@ describe("contract with the OpenAPI description (Prism)", function()
   -- Sends op with params; returns nil when Prism found nothing wrong with the request, else why.
   local function violations(id, params)
     local req = assert(client:prepare_call(id, params))
-    local raw, err = client.session:request(client:prepare(req))
+    local res, err = client:request(req)
+    local raw = res or (err.kind == "http" and err) -- an error status is still Prism's answer
     if not raw then return "no answer: " .. tostring(err) end
     -- Prism also reports where its example answers break their schemas (spec trap 4); only the
     -- request's own violations are ours.
@@ -61,7 +62,7 @@ describe("contract with the OpenAPI description (Prism)", function()
       if v.location and v.location[1] ~= "response" then mine[#mine + 1] = v.message end
     end
     if #mine > 0 then return table.concat(mine, "; ") end
-    if raw.status == 422 and raw.body:find("Invalid request", 1, true) then return raw.body end
+    if raw.status == 422 and tostring(raw.body):find("Invalid request", 1, true) then return raw.body end
     return nil
   end
 

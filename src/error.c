@@ -2,12 +2,37 @@
 #include <string.h>
 #include "internal.h"
 
+#define BODY_EXCERPT 512 /* bytes of a body kept in err.body */
+#define SAID_MAX 200     /* characters of the server's own message kept in err.message */
+#define URL_SHOWN 300    /* characters of a URL shown by tostring (err.url keeps all of it) */
+
+static const char *reason_phrase(long status) {
+  switch (status) {
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 413: return "Payload Too Large";
+  case 415: return "Unsupported Media Type";
+  case 422: return "Unprocessable Entity";
+  case 429: return "Too Many Requests";
+  case 500: return "Internal Server Error";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  default: return NULL;
+  }
+}
+
 static const char *hint_for_status(long status) {
   switch (status) {
   case 400: case 422: return "the server rejected the request; err.body says which field";
   case 401: return "check IBLAI_API_KEY and the auth scheme (Authorization: Api-Token <key>)";
   case 403: return "the key is valid but may not do this; check the org, the username and the key's role";
-  case 404: return "check the ids in the path, the org and username, and that base_url ends in /dm";
+  case 404: return "check the ids in the path, the org and the username";
   case 405: return "this path does not accept that method; check the operation";
   case 409: return "the record changed or already exists; fetch it again before retrying";
   case 413: return "the request body is too large for the server";
@@ -21,14 +46,13 @@ static const char *hint_for_status(long status) {
 
 static const char *hint_for(const char *kind, long status) {
   if (strcmp(kind, "http") == 0) return hint_for_status(status);
-  if (strcmp(kind, "network") == 0)
-    return "check that base_url (IBLAI_BASE_URL) is right and the host is reachable";
-  if (strcmp(kind, "timeout") == 0)
-    return "the server did not answer in time; raise timeout or try again later";
+  if (strcmp(kind, "network") == 0) return "check that base_url (IBLAI_BASE_URL) is right and the host is reachable";
+  if (strcmp(kind, "timeout") == 0) return "the server did not answer in time; raise timeout or try again later";
   if (strcmp(kind, "decode") == 0) return "the body was not the JSON expected; err.body holds its start";
   if (strcmp(kind, "validation") == 0) return "fix the parameter; nothing was sent";
-  if (strcmp(kind, "config") == 0) return "fix the client options; nothing was sent";
+  if (strcmp(kind, "config") == 0) return "fix the client options or the request; nothing was sent";
   if (strcmp(kind, "too_large") == 0) return "raise max_response_bytes or ask for smaller pages";
+  if (strcmp(kind, "pagination") == 0) return "the listing's pages do not add up; the items so far were delivered";
   return NULL;
 }
 
@@ -56,12 +80,22 @@ static int error_tostring(lua_State *L) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "iblai: ");
-  if (op) { luaL_addstring(&b, op); luaL_addstring(&b, ": "); }
+  if (op) {
+    luaL_addstring(&b, op);
+    luaL_addstring(&b, ": ");
+  }
   luaL_addstring(&b, message ? message : (kind ? kind : "error"));
   if (method || url) {
     luaL_addstring(&b, " (");
-    if (method) { luaL_addstring(&b, method); if (url) luaL_addchar(&b, ' '); }
-    if (url) luaL_addstring(&b, url);
+    if (method) {
+      luaL_addstring(&b, method);
+      if (url) luaL_addchar(&b, ' ');
+    }
+    if (url) {
+      size_t n = strlen(url);
+      luaL_addlstring(&b, url, n > URL_SHOWN ? URL_SHOWN : n);
+      if (n > URL_SHOWN) luaL_addstring(&b, "...");
+    }
     if (attempts > 1) {
       lua_pushfstring(L, ", %I attempts", (LUAI_UACINT)attempts);
       luaL_addvalue(&b);
@@ -69,7 +103,10 @@ static int error_tostring(lua_State *L) {
     luaL_addchar(&b, ')');
   }
   if (!hint && kind) hint = hint_for(kind, status);
-  if (hint) { luaL_addstring(&b, "; "); luaL_addstring(&b, hint); }
+  if (hint) {
+    luaL_addstring(&b, "; ");
+    luaL_addstring(&b, hint);
+  }
   luaL_pushresult(&b);
   return 1;
 }
@@ -83,7 +120,7 @@ void iblai_error_open(lua_State *L) {
 }
 
 void iblai_error_push(lua_State *L, const char *kind, const char *message) {
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 10);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
   lua_pushstring(L, message);
@@ -91,6 +128,101 @@ void iblai_error_push(lua_State *L, const char *kind, const char *message) {
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "retryable");
   luaL_setmetatable(L, IBLAI_ERROR_MT);
+}
+
+/* What the server said, from the usual DRF and ibl.ai error shapes; pushes it or nothing. */
+static int push_server_says(lua_State *L, int data) {
+  if (lua_type(L, data) != LUA_TTABLE) return 0;
+  static const char *const keys[] = {"detail", "message", "error", NULL};
+  for (int i = 0; keys[i]; i++) {
+    if (lua_getfield(L, data, keys[i]) == LUA_TSTRING) return 1;
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, data)) { /* {field: ["message", ...]} */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+      if (lua_rawgeti(L, -1, 1) == LUA_TSTRING) {
+        lua_pushfstring(L, "%s: %s", lua_tostring(L, -3), lua_tostring(L, -1));
+        lua_replace(L, -4); /* over the key: the walk ends here */
+        lua_pop(L, 2);
+        return 1;
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* A bounded, one-line start of a body, safe to print. */
+static void push_excerpt(lua_State *L, const char *text, size_t len) {
+  size_t n = len > BODY_EXCERPT ? BODY_EXCERPT : len;
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, n + 3);
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)text[i];
+    int control = c < 32 || c == 127;
+    if (control && out > 0 && p[out - 1] == ' ') continue; /* a run of controls becomes one space */
+    p[out++] = control ? ' ' : (char)c;
+  }
+  if (len > n) {
+    memcpy(p + out, "...", 3);
+    out += 3;
+  }
+  luaL_pushresultsize(&b, out);
+}
+
+void iblai_error_from_response(lua_State *L, int response, const char *text, size_t len) {
+  response = lua_absindex(L, response);
+  lua_getfield(L, response, "status");
+  long status = (long)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, response, "body");
+  int data = lua_gettop(L);
+  const char *phrase = reason_phrase(status);
+  luaL_Buffer b;
+  if (push_server_says(L, data)) {
+    size_t n;
+    const char *said = lua_tolstring(L, -1, &n);
+    if (n > SAID_MAX) {
+      lua_pushfstring(L, "%s...", lua_pushlstring(L, said, SAID_MAX));
+      lua_remove(L, -2);
+      lua_remove(L, -2);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "HTTP %d", (int)status);
+  luaL_addvalue(&b);
+  if (phrase) {
+    luaL_addchar(&b, ' ');
+    luaL_addstring(&b, phrase);
+  }
+  luaL_pushresult(&b);
+  if (!lua_isnil(L, -2)) {
+    lua_pushliteral(L, ": ");
+    lua_pushvalue(L, -3);
+    lua_concat(L, 3);
+  }
+  iblai_error_push(L, "http", lua_tostring(L, -1));
+  int err = lua_gettop(L);
+  static const char *const copied[] = {"status", "method", "url", "attempts", "headers", NULL};
+  for (int i = 0; copied[i]; i++) {
+    lua_getfield(L, response, copied[i]);
+    lua_setfield(L, err, copied[i]);
+  }
+  if (lua_type(L, data) == LUA_TTABLE) {
+    lua_pushvalue(L, data);
+    lua_setfield(L, err, "data");
+  }
+  push_excerpt(L, text, len);
+  lua_setfield(L, err, "body");
+  lua_pushboolean(L, iblai_retry_reason(CURLE_OK, status, 0) != NULL);
+  lua_setfield(L, err, "retryable");
+  lua_replace(L, data);
+  lua_settop(L, data);
 }
 
 /* core.error{kind=..., message=..., ...}: gives a Lua-made table the Error type. */
@@ -110,12 +242,4 @@ int iblai_error_new(lua_State *L) {
   lua_pop(L, 1);
   luaL_setmetatable(L, IBLAI_ERROR_MT);
   return 1;
-}
-
-const char *iblai_curl_kind(CURLcode rc) {
-  switch (rc) {
-  case CURLE_OPERATION_TIMEDOUT: return "timeout";
-  case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL: return "config";
-  default: return "network";
-  }
 }

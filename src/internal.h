@@ -1,4 +1,28 @@
-/* Declarations shared by the C files of iblai.core; not part of the public API. */
+/* Declarations shared by the C files of iblai.core; not part of the public API.
+ *
+ * The files form a one-way chain; each calls only the ones before it:
+ *
+ *   util.c                 growing buffer, string copies, the clock, protected hook calls
+ *   url.c auth.c retry.c   pure helpers: encoding, origins and redaction, the retry classifier
+ *   json.c error.c numbers.c   values for Lua: JSON decoding, the Error type, integer fixing
+ *   session.c              options (declared once, as data), curl handles, the handle pool
+ *   transfer.c             one request: reading it, each attempt, what follows an answer
+ *   batch.c                groups of transfers and the loop that drives the multi handle
+ *   stream.c core.c        what Lua sees: Stream, Session methods, the module table
+ *
+ * Ownership, which is what keeps the loop safe from Lua code it calls back (log and sleep
+ * hooks, and finalizers the GC runs meanwhile):
+ *   - A transfer belongs to exactly one group for its whole life and is in exactly one state:
+ *     PENDING (never started), RUNNING (its easy handle is in the multi handle), WAITING (for a
+ *     retry or a redirect, at not_before), or DONE. Only the loop in batch.c moves it between
+ *     states, and only PENDING and WAITING transfers are ever started.
+ *   - An easy handle is held by a transfer only while it is RUNNING; otherwise it is in the
+ *     session's pool.
+ *   - A group freed while the loop runs (its stream collected from inside a hook) is only
+ *     cancelled: its transfers leave the multi handle at once, but their memory is kept on the
+ *     session's graveyard list and freed when the loop is no longer running. So no pointer the
+ *     loop holds can dangle.
+ *   - Lua code never runs inside a libcurl callback. */
 #ifndef IBLAI_INTERNAL_H
 #define IBLAI_INTERNAL_H
 
@@ -11,143 +35,173 @@
 #define IBLAI_VERSION "0.1.0"
 #define IBLAI_SESSION_MT "iblai.Session"
 #define IBLAI_ERROR_MT "iblai.Error"
-#define IBLAI_BATCH_MT "iblai.Batch"
 #define IBLAI_STREAM_MT "iblai.Stream"
 #define IBLAI_INTERRUPT_KEY "iblai.interrupt"
+#define IBLAI_SOURCES_KEY "iblai.sources" /* chunkname prefix of the iblai Lua modules */
 
-/* ---- growable byte buffer (buffer.c) ---- */
+/* ---- util.c ---- */
 typedef struct {
   char *data;
   size_t len, cap;
 } iblai_buf;
 
-int iblai_buf_append(iblai_buf *b, const void *p, size_t n); /* 0 on success, -1 on OOM */
+int iblai_buf_append(iblai_buf *b, const void *p, size_t n); /* 0, or -1 when out of memory */
 void iblai_buf_free(iblai_buf *b);
+char *iblai_strndup(const char *s, size_t n);
+double iblai_now(void); /* monotonic seconds */
+/* Calls the function at registry ref with the nargs values on top; a lua_pcall status. */
+int iblai_call_hook(lua_State *L, int ref, int nargs);
+/* Raises a misuse error located at the first caller outside the iblai modules. */
+int iblai_misuse(lua_State *L, const char *fmt, ...);
 
-/* ---- session (session.c) ---- */
-typedef struct iblai_session {
-  CURLSH *share;
-  CURLM *multi;
-  CURL **pool;          /* idle easy handles, reused so connections stay warm */
-  int npool, pool_cap;
-  char *base_url;       /* without a trailing slash */
-  char *origin;         /* scheme://host:port, the only place the key is sent */
-  char *auth_header;    /* "Authorization: <scheme> <key>", or NULL */
-  char *proxy, *ca_file, *user_agent;
-  double timeout, connect_timeout;
-  double backoff_base, backoff_max, retry_after_max;
-  int retries, max_redirects, concurrency, verbose;
-  curl_off_t max_response_bytes;
-  int log_ref, sleep_ref; /* Lua hooks in the registry, or LUA_NOREF */
-  uint64_t rng;
-  struct iblai_batch *batches; /* every live batch; their transfers share the multi handle */
-  int busy;             /* inside a request: hooks may not close the session */
-  int closed;
-} iblai_session;
+/* ---- url.c ---- */
+int iblai_url_escape(lua_State *L);  /* core.escape(s) */
+int iblai_url_origin(lua_State *L);  /* core.origin(url) */
+int iblai_url_resolve(lua_State *L); /* core.resolve(base, reference) */
+int iblai_query_lua(lua_State *L);   /* core.query(tbl [, joined]) */
+/* Pushes the query table at idx encoded (keys sorted; a list repeats its key, or is comma-joined
+ * when the table at index joined, 0 for none, sets its key); misuse raises. */
+void iblai_query_push(lua_State *L, int idx, int joined);
+void iblai_escape_into(luaL_Buffer *b, const char *s, size_t n);
 
-iblai_session *iblai_check_session(lua_State *L, int idx);
-void iblai_session_open(lua_State *L);   /* registers the Session metatable */
-int iblai_session_new(lua_State *L);     /* core.session(opts) */
-CURL *iblai_session_take_easy(iblai_session *s);
-void iblai_session_give_easy(iblai_session *s, CURL *easy);
-int iblai_pcall_hook(lua_State *L, int ref, int nargs); /* lua_pcall status */
-
-/* ---- one request through its attempts and redirects (transfer.c) ---- */
-enum { T_WAITING, T_RUNNING, T_DONE };
-
-typedef struct iblai_transfer {
-  int state;
-  struct iblai_batch *owner;
-  CURL *easy;
-  char *method, *url, *origin0, *body;
-  size_t body_len;
-  struct curl_slist *sent_headers;
-  double timeout, not_before, started;
-  int max_retries, retry_unsafe, attempts, redirects;
-  int same_origin;  /* url is on the session's origin: the key may go */
-  int cross_origin; /* a redirect left the first origin: caller credentials stay behind */
-  int redirected;   /* the headers must be worked out again before the next attempt */
-  int retryable, too_large;
-  long status;
-  CURLcode rc;
-  curl_off_t max_bytes;
-  const char *fail_kind; /* set when the request failed outside of curl */
-  char *fail_msg;
-  iblai_buf body_in, head_in;
-  char errbuf[CURL_ERROR_SIZE];
-} iblai_transfer;
-
-/* Reads a request table (misuse raises); the transfer is heap-allocated and owned by b. */
-iblai_transfer *iblai_transfer_new(lua_State *L, struct iblai_batch *b, int spec);
-void iblai_transfer_free(iblai_session *s, iblai_transfer *t);
-void iblai_transfer_release_easy(iblai_session *s, iblai_transfer *t);
-int iblai_transfer_start(iblai_session *s, iblai_transfer *t);
-int iblai_transfer_finish(lua_State *L, iblai_session *s, iblai_transfer *t, CURLcode rc);
-int iblai_transfer_succeeded(const iblai_transfer *t);
-void iblai_push_response(lua_State *L, iblai_transfer *t);
-void iblai_push_failure(lua_State *L, iblai_transfer *t);
-size_t iblai_on_body(char *p, size_t size, size_t n, void *transfer);
-size_t iblai_on_header(char *p, size_t size, size_t n, void *transfer);
-
-/* ---- batches: transfers driven together on the multi handle (batch.c) ---- */
-typedef struct iblai_batch {
-  iblai_session *s;
-  iblai_transfer **t;   /* pointers, so transfers never move while curl holds them */
-  int n, cap;
-  int first;            /* transfers before this index were delivered and freed (streams) */
-  int next_new;         /* transfers from here on have never been started */
-  int ndone;            /* transfers that reached their end */
-  iblai_transfer **again; /* transfers waiting to retry or to follow a redirect */
-  int nagain, cap_again;
-  int running, concurrency;
-  struct iblai_batch **holder; /* cleared when the batch is freed */
-  struct iblai_batch *next, *prev;
-} iblai_batch;
-
-/* A batch linked into the session; *holder is set to it now and to NULL when it is freed. */
-iblai_batch *iblai_batch_create(iblai_session *s, int concurrency, iblai_batch **holder);
-/* Pushes a userdata that frees the batch if an error unwinds past it. */
-iblai_batch *iblai_batch_new(lua_State *L, int session_idx, int concurrency);
-void iblai_batch_free(iblai_batch *b);
-iblai_transfer *iblai_batch_slot(lua_State *L, iblai_batch *b); /* a new zeroed transfer, owned by b */
-/* Runs until transfer `until` is done (or all, when until < 0); errors raise after freeing b. */
-void iblai_batch_run(lua_State *L, iblai_batch *b, int until);
-void iblai_batch_open(lua_State *L);
-void iblai_session_free_batches(iblai_session *s);
-int iblai_request(lua_State *L);      /* session:request(spec) */
-int iblai_request_many(lua_State *L); /* session:request_many(specs, opts) */
-
-/* ---- streams: requests added one by one, answers taken in order (stream.c) ---- */
-int iblai_stream_new(lua_State *L);   /* session:stream{concurrency=} */
-void iblai_stream_open(lua_State *L);
-
-/* ---- auth and redaction (auth.c) ---- */
+/* ---- auth.c ---- */
 int iblai_has_crlf(const char *s, size_t n);
 char *iblai_origin_of(const char *url); /* malloc'd "scheme://host:port" lower-case, NULL if not http(s) */
 int iblai_debug_redacted(CURL *h, curl_infotype type, char *data, size_t size, void *ud);
 
-/* ---- retry policy (retry.c) ---- */
+/* ---- retry.c: the one place that decides what is retried, and says why ---- */
 int iblai_method_idempotent(const char *method);
-int iblai_retryable_curl(CURLcode rc);
-int iblai_retryable_status(long status);
+/* Why a failure may be retried ("HTTP 503", "connection failed", ...), or NULL if it may not. */
+const char *iblai_retry_reason(CURLcode rc, long status, int too_large);
 double iblai_backoff(uint64_t *rng, int attempt, double base, double cap);
 double iblai_parse_retry_after(const char *value, long now);
 uint64_t iblai_rng_next(uint64_t *state);
 
-/* ---- URLs (url.c) ---- */
-int iblai_url_escape(lua_State *L);
-int iblai_url_origin(lua_State *L);
+/* ---- json.c ---- */
+/* Pushes the decoded value and returns 1, or pushes a message and returns 0. */
+int iblai_json_decode(lua_State *L, const char *s, size_t len);
+int iblai_json_decode_lua(lua_State *L); /* core.json_decode(s) */
 
-/* ---- errors (error.c) ---- */
+/* ---- error.c ---- */
 void iblai_error_open(lua_State *L);
 /* Pushes a new Error table with kind and message set; the caller adds other fields. */
 void iblai_error_push(lua_State *L, const char *kind, const char *message);
 int iblai_error_new(lua_State *L); /* core.error{...} */
-const char *iblai_curl_kind(CURLcode rc);
+/* Pushes the Error for an HTTP answer that is not 2xx, from the response table on top. */
+void iblai_error_from_response(lua_State *L, int response, const char *text, size_t len);
 
-/* ---- numbers (numbers.c) ---- */
+/* ---- numbers.c ---- */
 int iblai_integralize(lua_State *L);
 
-double iblai_now(void); /* monotonic seconds */
+/* ---- session.c ---- */
+typedef struct iblai_session {
+  CURLSH *share;
+  CURLM *multi;
+  CURL **pool; /* idle easy handles, reused so their connections stay warm */
+  int npool, pool_cap;
+  char *base_url; /* without a trailing slash */
+  size_t base_len;
+  char *origin;      /* scheme://host:port, the only place the key is sent */
+  char *auth_header; /* "Authorization: <scheme> <key>", or NULL */
+  struct curl_slist *default_headers; /* what a request without headers of its own sends */
+  char *proxy, *ca_file, *user_agent;
+  double timeout, connect_timeout, backoff_base, backoff_max, retry_after_max;
+  lua_Integer retries, max_redirects, concurrency, max_response_bytes;
+  int verbose;
+  int log_ref, sleep_ref; /* Lua hooks in the registry, or LUA_NOREF */
+  uint64_t rng;
+  struct iblai_group *groups;    /* live groups; their transfers share the multi handle */
+  struct iblai_group *graveyard; /* groups cancelled while the loop ran, freed after it */
+  struct iblai_group *sync;      /* reused by request and request_many, which cannot nest */
+  int running;                   /* transfers in the multi handle, over every group */
+  struct iblai_group *driving;   /* the group whose answer the running loop waits for */
+  int busy;                      /* the loop is running: hooks may not start or close */
+  int closed;
+} iblai_session;
+
+iblai_session *iblai_check_session(lua_State *L, int idx); /* raises if closed */
+int iblai_session_new(lua_State *L);                       /* core.session(opts) */
+/* Reads a request's own timeout or retries at idx, checked like the session option of that name. */
+int iblai_request_option(lua_State *L, const char *name, int idx, double *out);
+/* Frees the handles and the options; the caller has released the groups first. */
+void iblai_session_release(lua_State *L, iblai_session *s);
+CURL *iblai_session_take_easy(iblai_session *s);
+void iblai_session_give_easy(iblai_session *s, CURL *easy);
+
+/* ---- transfer.c ---- */
+typedef enum { T_PENDING, T_RUNNING, T_WAITING, T_DONE } iblai_state;
+
+typedef struct iblai_transfer {
+  iblai_state state;
+  struct iblai_group *group;
+  CURL *easy;              /* only while RUNNING */
+  const char *method;      /* a literal for the usual methods, else method_buf */
+  char *method_buf;
+  char *url;               /* exactly what is sent */
+  char *origin0;           /* origin of the first URL when not the session's; NULL if it is */
+  char *answered_url;      /* the URL before the last redirect, for the response event */
+  char *op;                /* the caller's operation name, for Errors; may be NULL */
+  char *body;
+  size_t body_len;
+  struct curl_slist *headers; /* this request's list, or NULL for the session's defaults */
+  double timeout, not_before, started, delay; /* delay: the wait before the retry now due */
+  int max_retries, attempts, redirects;
+  unsigned retry_unsafe : 1, same_origin : 1, cross_origin : 1, redirected : 1, too_large : 1,
+      head_too_large : 1;
+  long status;
+  CURLcode rc;
+  const char *retry_reason; /* why the last failure may be retried, NULL if not */
+  const char *fail_kind;    /* set when the request failed outside of curl */
+  char *fail_msg;
+  curl_off_t max_bytes;
+  iblai_buf body_in, head_in;
+  char errbuf[CURL_ERROR_SIZE];
+} iblai_transfer;
+
+/* Reads a request table into a new transfer (misuse raises; bad data marks it DONE, failed). */
+iblai_transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec);
+void iblai_transfer_free(iblai_session *s, iblai_transfer *t);
+int iblai_transfer_start(iblai_session *s, iblai_transfer *t); /* PENDING/WAITING -> RUNNING */
+void iblai_transfer_cancel(iblai_session *s, iblai_transfer *t); /* any -> DONE, easy released */
+/* RUNNING -> DONE or WAITING, after curl finished an attempt; calls no Lua code. */
+void iblai_transfer_settle(iblai_session *s, iblai_transfer *t, CURLcode rc);
+/* The log event for what settle decided; a lua_pcall status. */
+int iblai_transfer_log(lua_State *L, iblai_session *s, iblai_transfer *t);
+/* Pushes the outcome: response table, or nil and an Error; returns the number of values. */
+int iblai_transfer_push(lua_State *L, iblai_transfer *t);
+int iblai_transfer_ok(const iblai_transfer *t);
+size_t iblai_on_body(char *p, size_t size, size_t n, void *transfer);
+size_t iblai_on_header(char *p, size_t size, size_t n, void *transfer);
+
+/* ---- batch.c ---- */
+typedef struct iblai_group {
+  iblai_session *s;
+  iblai_transfer **t; /* in the order added; a delivered slot is NULL */
+  int n, cap;
+  int first;    /* transfers before it were delivered (streams) */
+  int next_new; /* the first transfer never started */
+  int running, concurrency;
+  struct iblai_group **holder; /* cleared when the group goes */
+  struct iblai_group *next, *prev;
+} iblai_group;
+
+/* A new group linked into the session; *holder (may be NULL) is cleared when it is freed. */
+iblai_group *iblai_group_new(iblai_session *s, int concurrency, iblai_group **holder);
+/* Cancels and frees a group, or, while the loop runs, cancels it and frees it after. */
+void iblai_group_free(iblai_group *g);
+void iblai_group_add(lua_State *L, iblai_group *g, iblai_transfer *t);
+/* Empties a reused group (request, request_many) without freeing it. */
+void iblai_group_clear(iblai_group *g);
+/* Starts what may start now without waiting (stream:add). */
+void iblai_group_kick(iblai_group *g);
+/* Drives the session until transfer `until` of g is DONE (all of g when until < 0); a hook's
+ * error or an interrupt raises after g is cleared. */
+void iblai_group_run(lua_State *L, iblai_group *g, int until);
+/* Cancels and frees every group of the session (closing it). */
+void iblai_groups_release(iblai_session *s);
+
+/* ---- stream.c ---- */
+int iblai_stream_new(lua_State *L); /* session:stream{concurrency=} */
+void iblai_stream_open(lua_State *L);
 
 #endif

@@ -1,4 +1,5 @@
-/* Which failures are retried, and how long to wait before the next attempt. */
+/* The one place that decides which failures are retried (and says why), and how long to wait
+ * before the next attempt. The retry log event and err.retryable both come from here. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,27 +13,32 @@ int iblai_method_idempotent(const char *method) {
   return 0;
 }
 
-/* Failures where the server never produced an answer, or the answer was cut short. */
-int iblai_retryable_curl(CURLcode rc) {
+/* In the order of the decision: a body cut off by our own size limit is final; then failures
+ * where the server never answered, or its answer was cut short; then the statuses that mean
+ * "not now" (throttled, or a gateway that could not reach the service). */
+const char *iblai_retry_reason(CURLcode rc, long status, int too_large) {
+  if (too_large) return NULL;
   switch (rc) {
+  case CURLE_OK: break;
   case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-  case CURLE_COULDNT_CONNECT:
-  case CURLE_OPERATION_TIMEDOUT:
-  case CURLE_GOT_NOTHING:
+  case CURLE_COULDNT_RESOLVE_PROXY: return "the host name did not resolve";
+  case CURLE_COULDNT_CONNECT: return "the connection failed";
+  case CURLE_OPERATION_TIMEDOUT: return "the request timed out";
+  case CURLE_GOT_NOTHING: return "the server closed the connection without answering";
   case CURLE_SEND_ERROR:
-  case CURLE_RECV_ERROR:
-  case CURLE_PARTIAL_FILE:
+  case CURLE_RECV_ERROR: return "the connection broke";
+  case CURLE_PARTIAL_FILE: return "the answer was cut short";
   case CURLE_HTTP2:
-  case CURLE_HTTP2_STREAM:
-    return 1;
-  default:
-    return 0;
+  case CURLE_HTTP2_STREAM: return "the HTTP/2 stream failed";
+  default: return NULL;
   }
-}
-
-int iblai_retryable_status(long status) {
-  return status == 429 || status == 502 || status == 503 || status == 504;
+  switch (status) {
+  case 429: return "HTTP 429";
+  case 502: return "HTTP 502";
+  case 503: return "HTTP 503";
+  case 504: return "HTTP 504";
+  default: return NULL;
+  }
 }
 
 /* splitmix64: a tiny per-session generator, so no global random state is shared. */

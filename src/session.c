@@ -1,29 +1,230 @@
-/* The Session: validated options, a curl share and multi handle, and a pool of easy handles. */
+/* The Session: options (declared once below, as data), the curl share and multi handles, the
+ * pool of easy handles, and the header list most requests send. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include "internal.h"
 
+/* Every default in one place. */
 #define DEFAULT_BASE_URL "https://api.iblai.app/dm"
-#define DEFAULT_MAX_RESPONSE ((curl_off_t)64 * 1024 * 1024)
+#define DEFAULT_AUTH_SCHEME "Api-Token" /* the word the live service accepts before the key */
+#define DEFAULT_TIMEOUT 30.0            /* seconds for a whole attempt */
+#define DEFAULT_CONNECT_TIMEOUT 10.0
+#define DEFAULT_RETRIES 4               /* retries after the first attempt, for what may be retried */
+#define DEFAULT_BACKOFF_BASE 0.5        /* the first backoff is up to this many seconds... */
+#define DEFAULT_BACKOFF_MAX 30.0        /* ...doubling up to this cap */
+#define DEFAULT_RETRY_AFTER_MAX 60.0    /* a server's Retry-After is obeyed up to this */
+#define DEFAULT_MAX_REDIRECTS 5
+#define DEFAULT_CONCURRENCY 8           /* requests in flight for call_many, request_many, pages */
+#define DEFAULT_MAX_RESPONSE_BYTES (64.0 * 1024 * 1024)
+#define SESSIONS_BEFORE_COLLECT 16      /* see collect_dropped_sessions */
 
 typedef enum { OPT_STRING, OPT_NUMBER, OPT_INTEGER, OPT_BOOLEAN, OPT_FUNCTION } opt_type;
 
-static const struct option_spec {
+#define FIELD(f) offsetof(iblai_session, f)
+#define NO_FIELD ((size_t)-1)
+
+static const struct option {
   const char *name;
   opt_type type;
+  double min, max, fallback; /* numbers: range and default; min is exclusive for OPT_NUMBER */
+  size_t field;
 } options[] = {
-  {"base_url", OPT_STRING},      {"api_key", OPT_STRING},        {"auth_scheme", OPT_STRING},
-  {"timeout", OPT_NUMBER},       {"connect_timeout", OPT_NUMBER}, {"retries", OPT_INTEGER},
-  {"proxy", OPT_STRING},         {"ca_file", OPT_STRING},        {"user_agent", OPT_STRING},
-  {"max_response_bytes", OPT_INTEGER}, {"verbose", OPT_BOOLEAN}, {"log", OPT_FUNCTION},
-  {"sleep", OPT_FUNCTION},       {"backoff_base", OPT_NUMBER},   {"backoff_max", OPT_NUMBER},
-  {"retry_after_max", OPT_NUMBER}, {"max_redirects", OPT_INTEGER}, {"concurrency", OPT_INTEGER},
-  {NULL, OPT_STRING}};
+  {"base_url", OPT_STRING, 0, 0, 0, FIELD(base_url)},
+  {"api_key", OPT_STRING, 0, 0, 0, NO_FIELD}, /* composed into auth_header */
+  {"auth_scheme", OPT_STRING, 0, 0, 0, NO_FIELD},
+  {"proxy", OPT_STRING, 0, 0, 0, FIELD(proxy)},
+  {"ca_file", OPT_STRING, 0, 0, 0, FIELD(ca_file)},
+  {"user_agent", OPT_STRING, 0, 0, 0, FIELD(user_agent)},
+  {"timeout", OPT_NUMBER, 0, 1e6, DEFAULT_TIMEOUT, FIELD(timeout)},
+  {"connect_timeout", OPT_NUMBER, 0, 1e6, DEFAULT_CONNECT_TIMEOUT, FIELD(connect_timeout)},
+  {"backoff_base", OPT_NUMBER, 0, 86400, DEFAULT_BACKOFF_BASE, FIELD(backoff_base)},
+  {"backoff_max", OPT_NUMBER, 0, 86400, DEFAULT_BACKOFF_MAX, FIELD(backoff_max)},
+  {"retry_after_max", OPT_NUMBER, 0, 86400, DEFAULT_RETRY_AFTER_MAX, FIELD(retry_after_max)},
+  {"retries", OPT_INTEGER, 0, 100, DEFAULT_RETRIES, FIELD(retries)},
+  {"max_redirects", OPT_INTEGER, 0, 100, DEFAULT_MAX_REDIRECTS, FIELD(max_redirects)},
+  {"concurrency", OPT_INTEGER, 1, 1000, DEFAULT_CONCURRENCY, FIELD(concurrency)},
+  {"max_response_bytes", OPT_INTEGER, 1, 9007199254740992.0, DEFAULT_MAX_RESPONSE_BYTES,
+   FIELD(max_response_bytes)},
+  {"verbose", OPT_BOOLEAN, 0, 0, 0, FIELD(verbose)},
+  {"log", OPT_FUNCTION, 0, 0, 0, FIELD(log_ref)},
+  {"sleep", OPT_FUNCTION, 0, 0, 0, FIELD(sleep_ref)},
+  {NULL, OPT_STRING, 0, 0, 0, NO_FIELD},
+};
 
 static const char *const type_names[] = {"a string", "a number", "an integer", "a boolean", "a function"};
+
+static const struct option *find_option(const char *name) {
+  for (const struct option *o = options; o->name; o++)
+    if (strcmp(o->name, name) == 0) return o;
+  return NULL;
+}
+
+/* Checks the value on top against option o; returns NULL or pushes and returns a message. */
+static const char *check_value(lua_State *L, const struct option *o, const char *what) {
+  int t = lua_type(L, -1);
+  int ok = (o->type == OPT_STRING && t == LUA_TSTRING) || (o->type == OPT_NUMBER && t == LUA_TNUMBER) ||
+           (o->type == OPT_INTEGER && t == LUA_TNUMBER) || (o->type == OPT_BOOLEAN && t == LUA_TBOOLEAN) ||
+           (o->type == OPT_FUNCTION && t == LUA_TFUNCTION);
+  if (!ok)
+    return lua_pushfstring(L, "%s '%s' must be %s, got %s", what, o->name, type_names[o->type], luaL_typename(L, -1));
+  if (o->type == OPT_STRING) {
+    size_t n;
+    const char *v = lua_tolstring(L, -1, &n);
+    if (iblai_has_crlf(v, n)) return lua_pushfstring(L, "%s '%s' must not hold CR, LF or NUL characters", what, o->name);
+  } else if (o->type == OPT_INTEGER) {
+    lua_Number v = lua_tonumber(L, -1);
+    if (!lua_isinteger(L, -1) && v != floor(v))
+      return lua_pushfstring(L, "%s '%s' must be %s, got %s", what, o->name, type_names[o->type], lua_tostring(L, -1));
+    if (!(v >= o->min && v <= o->max))
+      return lua_pushfstring(L, "%s '%s' must be from %I to %I, got %s", what, o->name, (LUAI_UACINT)o->min,
+                             (LUAI_UACINT)o->max, lua_tostring(L, -1));
+  } else if (o->type == OPT_NUMBER) {
+    lua_Number v = lua_tonumber(L, -1);
+    if (!(v > o->min && v <= o->max))
+      return lua_pushfstring(L, "%s '%s' must be greater than %d and at most %d, got %s", what, o->name,
+                             (int)o->min, (int)o->max, lua_tostring(L, -1));
+  }
+  return NULL;
+}
+
+/* A request's own timeout or retries, checked as the session option of that name is. */
+int iblai_request_option(lua_State *L, const char *name, int idx, double *out) {
+  const struct option *o = find_option(name);
+  lua_pushvalue(L, idx);
+  if (check_value(L, o, "request field")) return iblai_misuse(L, "%s", lua_tostring(L, -1));
+  *out = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return 1;
+}
+
+static void set_defaults(iblai_session *s) {
+  for (const struct option *o = options; o->name; o++) {
+    if (o->field == NO_FIELD) continue;
+    char *field = (char *)s + o->field;
+    if (o->type == OPT_NUMBER) *(double *)field = o->fallback;
+    else if (o->type == OPT_INTEGER) *(lua_Integer *)field = (lua_Integer)o->fallback;
+    else if (o->type == OPT_FUNCTION) *(int *)field = LUA_NOREF;
+  }
+}
+
+/* Stores the value on top (already checked) into its field. */
+static int store(lua_State *L, iblai_session *s, const struct option *o) {
+  char *field = (char *)s + o->field;
+  switch (o->type) {
+  case OPT_STRING: {
+    size_t n;
+    const char *v = lua_tolstring(L, -1, &n);
+    char *copy = iblai_strndup(v, n);
+    if (!copy) return 0;
+    free(*(char **)field);
+    *(char **)field = copy;
+    break;
+  }
+  case OPT_NUMBER: *(double *)field = lua_tonumber(L, -1); break;
+  case OPT_INTEGER: *(lua_Integer *)field = (lua_Integer)lua_tonumber(L, -1); break;
+  case OPT_BOOLEAN: *(int *)field = lua_toboolean(L, -1); break;
+  case OPT_FUNCTION:
+    lua_pushvalue(L, -1);
+    *(int *)field = luaL_ref(L, LUA_REGISTRYINDEX);
+    break;
+  }
+  return 1;
+}
+
+/* Reads every option; on a bad one pushes its message and returns 0. */
+static int read_options(lua_State *L, iblai_session *s, int opts) {
+  lua_pushnil(L);
+  while (lua_next(L, opts)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pushstring(L, "option names must be strings");
+      return 0;
+    }
+    const struct option *o = find_option(lua_tostring(L, -2));
+    if (!o) {
+      lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -2));
+      return 0;
+    }
+    if (check_value(L, o, "option")) return 0;
+    if (o->field != NO_FIELD && !store(L, s, o)) return luaL_error(L, "out of memory");
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* Builds "Authorization: <scheme> <key>" from the options, or leaves it NULL without a key. */
+static int compose_auth(lua_State *L, iblai_session *s, int opts) {
+  lua_getfield(L, opts, "api_key");
+  lua_getfield(L, opts, "auth_scheme");
+  const char *key = lua_tostring(L, -2);
+  const char *scheme = lua_isnil(L, -1) ? DEFAULT_AUTH_SCHEME : lua_tostring(L, -1);
+  if (!key || !*key) {
+    lua_pop(L, 2);
+    return 1;
+  }
+  if (!*scheme || strpbrk(scheme, " \t:")) {
+    lua_pushstring(L, "option 'auth_scheme' must be one word such as Api-Token or Token");
+    return 0;
+  }
+  size_t n = strlen(scheme) + strlen(key) + 32;
+  s->auth_header = malloc(n);
+  if (!s->auth_header) return luaL_error(L, "out of memory");
+  snprintf(s->auth_header, n, "Authorization: %s %s", scheme, key);
+  lua_pop(L, 2);
+  return 1;
+}
+
+static int check_base_url(lua_State *L, iblai_session *s) {
+  size_t n = strlen(s->base_url);
+  while (n > 0 && s->base_url[n - 1] == '/') s->base_url[--n] = '\0';
+  s->base_len = n;
+  CURLU *u = curl_url();
+  if (!u) return luaL_error(L, "out of memory");
+  char *user = NULL, *query = NULL, *fragment = NULL;
+  int ok = curl_url_set(u, CURLUPART_URL, s->base_url, 0) == CURLUE_OK;
+  if (ok) {
+    curl_url_get(u, CURLUPART_USER, &user, 0);
+    curl_url_get(u, CURLUPART_QUERY, &query, 0);
+    curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
+  }
+  curl_url_cleanup(u);
+  int has_extra = user || query || fragment;
+  curl_free(user);
+  curl_free(query);
+  curl_free(fragment);
+  s->origin = ok ? iblai_origin_of(s->base_url) : NULL;
+  if (!s->origin) {
+    lua_pushfstring(L, "option 'base_url' must be an absolute http:// or https:// URL, got '%s'", s->base_url);
+    return 0;
+  }
+  if (has_extra) {
+    lua_pushstring(L, "option 'base_url' must not hold credentials, a query or a fragment; pass the key as api_key");
+    return 0;
+  }
+  return 1;
+}
+
+static char *default_user_agent(void) {
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  char *ua = malloc(96);
+  if (ua) snprintf(ua, 96, "iblai-lua/%s libcurl/%s", IBLAI_VERSION, v->version);
+  return ua;
+}
+
+/* The list a request without headers of its own sends: Accept, the key, and an empty Expect so
+ * curl never waits for 100-continue. Shared by every such request, so it is built once. */
+static int build_default_headers(iblai_session *s) {
+  const char *lines[] = {"Accept: application/json", s->auth_header, "Expect:"};
+  for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+    if (!lines[i]) continue;
+    struct curl_slist *l = curl_slist_append(s->default_headers, lines[i]);
+    if (!l) return 0;
+    s->default_headers = l;
+  }
+  return 1;
+}
 
 iblai_session *iblai_check_session(lua_State *L, int idx) {
   iblai_session *s = luaL_checkudata(L, idx, IBLAI_SESSION_MT);
@@ -31,10 +232,40 @@ iblai_session *iblai_check_session(lua_State *L, int idx) {
   return s;
 }
 
-static void session_release(iblai_session *s, lua_State *L) {
+/* Open sessions per Lua state, to notice ones dropped without close. */
+typedef struct {
+  int live, threshold;
+} session_count;
+
+static session_count *counter(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "iblai.sessions") == LUA_TUSERDATA) {
+    session_count *c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return c;
+  }
+  lua_pop(L, 1);
+  session_count *c = lua_newuserdatauv(L, sizeof *c, 0);
+  c->live = 0;
+  c->threshold = SESSIONS_BEFORE_COLLECT;
+  lua_setfield(L, LUA_REGISTRYINDEX, "iblai.sessions");
+  return c;
+}
+
+/* A session dropped without close keeps its idle connections until the GC finalizes it, and the
+ * GC cannot see the sockets it holds. So when open sessions pile up, collect before adding one:
+ * the dropped ones close their connections, the ones still in use are untouched. */
+static void collect_dropped_sessions(lua_State *L) {
+  session_count *c = counter(L);
+  if (c->live < c->threshold) return;
+  lua_gc(L, LUA_GCCOLLECT);
+  c = counter(L);
+  c->threshold = c->live * 2 > SESSIONS_BEFORE_COLLECT ? c->live * 2 : SESSIONS_BEFORE_COLLECT;
+}
+
+void iblai_session_release(lua_State *L, iblai_session *s) {
   if (s->closed) return;
-  iblai_session_free_batches(s);
   s->closed = 1;
+  counter(L)->live--;
   for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);
   free(s->pool);
   s->pool = NULL;
@@ -43,6 +274,8 @@ static void session_release(iblai_session *s, lua_State *L) {
   if (s->share) curl_share_cleanup(s->share);
   s->multi = NULL;
   s->share = NULL;
+  curl_slist_free_all(s->default_headers);
+  s->default_headers = NULL;
   if (s->auth_header) memset(s->auth_header, 0, strlen(s->auth_header)); /* leave no key in freed memory */
   char **strings[] = {&s->base_url, &s->origin, &s->auth_header, &s->proxy, &s->ca_file, &s->user_agent};
   for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
@@ -54,24 +287,6 @@ static void session_release(iblai_session *s, lua_State *L) {
   s->log_ref = s->sleep_ref = LUA_NOREF;
 }
 
-/* __gc and __close and close(): one idempotent release. */
-static int session_close(lua_State *L) {
-  iblai_session *s = luaL_checkudata(L, 1, IBLAI_SESSION_MT);
-  if (s->busy) return luaL_error(L, "cannot close an iblai.Session from inside one of its own requests");
-  session_release(s, L);
-  return 0;
-}
-
-static int session_tostring(lua_State *L) {
-  iblai_session *s = luaL_checkudata(L, 1, IBLAI_SESSION_MT);
-  if (s->closed)
-    lua_pushfstring(L, "iblai.Session (closed) %p", (void *)s);
-  else
-    lua_pushfstring(L, "iblai.Session %s (%s) %p", s->base_url,
-                    s->auth_header ? "api key set" : "no api key", (void *)s);
-  return 1;
-}
-
 /* A handle with the session's fixed options; per-request options are set by the transfer. */
 CURL *iblai_session_take_easy(iblai_session *s) {
   if (s->npool > 0) return s->pool[--s->npool];
@@ -81,7 +296,8 @@ CURL *iblai_session_take_easy(iblai_session *s) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* redirects are ours: the key must not follow */
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->connect_timeout * 1000));
+  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);     /* what the URL says is what is sent */
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(s->connect_timeout * 1000));
   curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -115,165 +331,12 @@ void iblai_session_give_easy(iblai_session *s, CURL *easy) {
   s->pool[s->npool++] = easy;
 }
 
-static char *dup_string(lua_State *L, int idx) {
-  size_t n;
-  const char *v = lua_tolstring(L, idx, &n);
-  char *d = malloc(n + 1);
-  if (!d) luaL_error(L, "out of memory");
-  memcpy(d, v, n + 1);
-  return d;
-}
-
-/* Checks one option's type; returns an error message or NULL. */
-static const char *check_type(lua_State *L, const char *name, opt_type type) {
-  int t = lua_type(L, -1);
-  int ok = (type == OPT_STRING && t == LUA_TSTRING) ||
-           (type == OPT_NUMBER && t == LUA_TNUMBER) ||
-           (type == OPT_INTEGER && lua_isinteger(L, -1)) ||
-           (type == OPT_BOOLEAN && t == LUA_TBOOLEAN) ||
-           (type == OPT_FUNCTION && t == LUA_TFUNCTION);
-  if (type == OPT_INTEGER && t == LUA_TNUMBER && !ok) {
-    lua_Number n = lua_tonumber(L, -1);
-    if (n == (lua_Number)(lua_Integer)n) {
-      lua_pop(L, 1);
-      lua_pushinteger(L, (lua_Integer)n);
-      ok = 1;
-    }
-  }
-  if (ok) return NULL;
-  return lua_pushfstring(L, "option '%s' must be %s, got %s", name, type_names[type],
-                         luaL_typename(L, -1));
-}
-
-static int config_error(lua_State *L, const char *message) {
+static int config_error(lua_State *L, iblai_session *s, const char *message) {
+  lua_pushstring(L, message);
+  iblai_session_release(L, s);
   luaL_pushfail(L);
-  iblai_error_push(L, "config", message);
+  iblai_error_push(L, "config", lua_tostring(L, -2));
   return 2;
-}
-
-static int positive(lua_State *L, const char *name, double v, double *out) {
-  if (!(v > 0)) {
-    lua_pushfstring(L, "option '%s' must be greater than 0, got %f", name, v);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
-
-/* Reads every option; on a bad one pushes its message and returns 0. */
-static int read_options(lua_State *L, iblai_session *s, int opts) {
-  lua_pushnil(L);
-  while (lua_next(L, opts)) {
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      lua_pushstring(L, "option names must be strings");
-      return 0;
-    }
-    const char *name = lua_tostring(L, -2);
-    const struct option_spec *o = options;
-    while (o->name && strcmp(o->name, name) != 0) o++;
-    if (!o->name) {
-      lua_pushfstring(L, "unknown option '%s'", name);
-      return 0;
-    }
-    if (check_type(L, name, o->type)) return 0;
-    lua_Number num = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-    size_t len = 0;
-    if (o->type == OPT_STRING) {
-      const char *v = lua_tolstring(L, -1, &len);
-      if (iblai_has_crlf(v, len)) {
-        lua_pushfstring(L, "option '%s' must not hold CR, LF or NUL characters", name);
-        return 0;
-      }
-    }
-    if (strcmp(name, "base_url") == 0) { free(s->base_url); s->base_url = dup_string(L, -1); }
-    else if (strcmp(name, "api_key") == 0 || strcmp(name, "auth_scheme") == 0) { /* composed later */ }
-    else if (strcmp(name, "proxy") == 0) { free(s->proxy); s->proxy = dup_string(L, -1); }
-    else if (strcmp(name, "ca_file") == 0) { free(s->ca_file); s->ca_file = dup_string(L, -1); }
-    else if (strcmp(name, "user_agent") == 0) { free(s->user_agent); s->user_agent = dup_string(L, -1); }
-    else if (strcmp(name, "timeout") == 0) { if (!positive(L, name, num, &s->timeout)) return 0; }
-    else if (strcmp(name, "connect_timeout") == 0) { if (!positive(L, name, num, &s->connect_timeout)) return 0; }
-    else if (strcmp(name, "backoff_base") == 0) { if (!positive(L, name, num, &s->backoff_base)) return 0; }
-    else if (strcmp(name, "backoff_max") == 0) { if (!positive(L, name, num, &s->backoff_max)) return 0; }
-    else if (strcmp(name, "retry_after_max") == 0) { if (!positive(L, name, num, &s->retry_after_max)) return 0; }
-    else if (strcmp(name, "verbose") == 0) s->verbose = lua_toboolean(L, -1);
-    else if (strcmp(name, "log") == 0) { lua_pushvalue(L, -1); s->log_ref = luaL_ref(L, LUA_REGISTRYINDEX); }
-    else if (strcmp(name, "sleep") == 0) { lua_pushvalue(L, -1); s->sleep_ref = luaL_ref(L, LUA_REGISTRYINDEX); }
-    else {
-      lua_Integer v = lua_tointeger(L, -1);
-      lua_Integer min = strcmp(name, "retries") == 0 || strcmp(name, "max_redirects") == 0 ? 0 : 1;
-      if (v < min || v > 1000000000) {
-        lua_pushfstring(L, "option '%s' must be between %I and 1000000000, got %I", name,
-                        (LUAI_UACINT)min, (LUAI_UACINT)v);
-        return 0;
-      }
-      if (strcmp(name, "retries") == 0) s->retries = (int)v;
-      else if (strcmp(name, "max_redirects") == 0) s->max_redirects = (int)v;
-      else if (strcmp(name, "concurrency") == 0) s->concurrency = (int)v;
-      else s->max_response_bytes = (curl_off_t)v;
-    }
-    lua_pop(L, 1);
-  }
-  return 1;
-}
-
-/* Builds "Authorization: <scheme> <key>" from the options, or leaves it NULL without a key. */
-static int compose_auth(lua_State *L, iblai_session *s, int opts) {
-  lua_getfield(L, opts, "api_key");
-  lua_getfield(L, opts, "auth_scheme");
-  const char *key = lua_tostring(L, -2);
-  const char *scheme = lua_isnil(L, -1) ? "Api-Token" : lua_tostring(L, -1);
-  if (!key || !*key) {
-    lua_pop(L, 2);
-    return 1;
-  }
-  if (!*scheme || strpbrk(scheme, " \t:")) {
-    lua_pushstring(L, "option 'auth_scheme' must be one word such as Api-Token or Token");
-    return 0;
-  }
-  size_t n = strlen(scheme) + strlen(key) + 32;
-  s->auth_header = malloc(n);
-  if (!s->auth_header) return luaL_error(L, "out of memory");
-  snprintf(s->auth_header, n, "Authorization: %s %s", scheme, key);
-  lua_pop(L, 2);
-  return 1;
-}
-
-static int check_base_url(lua_State *L, iblai_session *s) {
-  size_t n = strlen(s->base_url);
-  while (n > 0 && s->base_url[n - 1] == '/') s->base_url[--n] = '\0';
-  CURLU *u = curl_url();
-  if (!u) return luaL_error(L, "out of memory");
-  char *user = NULL, *query = NULL, *fragment = NULL;
-  int ok = curl_url_set(u, CURLUPART_URL, s->base_url, 0) == CURLUE_OK;
-  if (ok) {
-    curl_url_get(u, CURLUPART_USER, &user, 0);
-    curl_url_get(u, CURLUPART_QUERY, &query, 0);
-    curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
-  }
-  curl_url_cleanup(u);
-  int has_extra = user || query || fragment;
-  curl_free(user);
-  curl_free(query);
-  curl_free(fragment);
-  s->origin = ok ? iblai_origin_of(s->base_url) : NULL;
-  if (!s->origin) {
-    lua_pushfstring(L, "option 'base_url' must be an absolute http:// or https:// URL, got '%s'",
-                    s->base_url);
-    return 0;
-  }
-  if (has_extra) {
-    lua_pushstring(L, "option 'base_url' must not hold credentials, a query or a fragment; "
-                      "pass the key as api_key");
-    return 0;
-  }
-  return 1;
-}
-
-static char *default_user_agent(void) {
-  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-  char *ua = malloc(96);
-  if (ua) snprintf(ua, 96, "iblai-lua/%s libcurl/%s", IBLAI_VERSION, v->version);
-  return ua;
 }
 
 /* core.session(opts) -> Session, or nil and a config Error. */
@@ -284,92 +347,32 @@ int iblai_session_new(lua_State *L) {
     lua_newtable(L);
     lua_replace(L, 1);
   }
+  collect_dropped_sessions(L);
   iblai_session *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
-  s->log_ref = s->sleep_ref = LUA_NOREF;
   s->closed = 1; /* nothing to release until the handles exist */
+  set_defaults(s);
   luaL_setmetatable(L, IBLAI_SESSION_MT);
-  s->timeout = 30;
-  s->connect_timeout = 10;
-  s->retries = 4;
-  s->backoff_base = 0.5;
-  s->backoff_max = 30;
-  s->retry_after_max = 60;
-  s->max_redirects = 5;
-  s->concurrency = 8;
-  s->max_response_bytes = DEFAULT_MAX_RESPONSE;
   s->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s;
   s->share = curl_share_init();
   s->multi = curl_multi_init();
   s->closed = 0;
-  if (!s->share || !s->multi) return luaL_error(L, "libcurl could not create its handles");
+  counter(L)->live++;
+  if (!s->share || !s->multi) {
+    iblai_session_release(L, s);
+    return luaL_error(L, "libcurl could not create its handles");
+  }
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 
   int session = lua_gettop(L);
-  if (!read_options(L, s, 1) || !compose_auth(L, s, 1)) {
-    const char *msg = lua_tostring(L, -1);
-    session_release(s, L);
-    return config_error(L, msg);
-  }
+  if (!read_options(L, s, 1) || !compose_auth(L, s, 1)) return config_error(L, s, lua_tostring(L, -1));
   if (!s->base_url) s->base_url = strdup(DEFAULT_BASE_URL);
   if (!s->user_agent) s->user_agent = default_user_agent();
   if (!s->base_url || !s->user_agent) return luaL_error(L, "out of memory");
-  if (!check_base_url(L, s)) {
-    const char *msg = lua_tostring(L, -1);
-    session_release(s, L);
-    return config_error(L, msg);
-  }
-  lua_pushvalue(L, session);
+  if (!check_base_url(L, s)) return config_error(L, s, lua_tostring(L, -1));
+  if (!build_default_headers(s)) return luaL_error(L, "out of memory");
+  lua_settop(L, session);
   return 1;
-}
-
-/* Calls the hook stored at ref with the nargs values on top of the stack; errors propagate. */
-int iblai_pcall_hook(lua_State *L, int ref, int nargs) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  lua_insert(L, -(nargs + 1));
-  return lua_pcall(L, nargs, 0, 0);
-}
-
-static int session_base_url(lua_State *L) {
-  lua_pushstring(L, iblai_check_session(L, 1)->base_url);
-  return 1;
-}
-
-static int session_origin(lua_State *L) {
-  lua_pushstring(L, iblai_check_session(L, 1)->origin);
-  return 1;
-}
-
-/* session:in_flight(): transfers now in the multi handle, across every batch and stream. */
-static int session_in_flight(lua_State *L) {
-  iblai_session *s = iblai_check_session(L, 1);
-  lua_Integer n = 0;
-  for (iblai_batch *b = s->batches; b; b = b->next) n += b->running;
-  lua_pushinteger(L, n);
-  return 1;
-}
-
-static int session_concurrency(lua_State *L) {
-  lua_pushinteger(L, iblai_check_session(L, 1)->concurrency);
-  return 1;
-}
-
-void iblai_session_open(lua_State *L) {
-  static const luaL_Reg methods[] = {
-    {"request", iblai_request},         {"request_many", iblai_request_many},
-    {"stream", iblai_stream_new},       {"in_flight", session_in_flight},
-    {"close", session_close},           {"base_url", session_base_url},
-    {"origin", session_origin},         {"concurrency", session_concurrency},
-    {NULL, NULL}};
-  static const luaL_Reg meta[] = {
-    {"__gc", session_close}, {"__close", session_close}, {"__tostring", session_tostring},
-    {"__index", NULL},       {NULL, NULL}};
-  if (luaL_newmetatable(L, IBLAI_SESSION_MT)) {
-    luaL_setfuncs(L, meta, 0);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
 }

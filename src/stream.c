@@ -1,38 +1,41 @@
 /* Streams: requests added one at a time, kept in flight (up to a concurrency) on the session's
  * multi handle between calls, and answered strictly in the order they were added. The pager
- * uses one so the next pages download while the caller works through the current one. */
+ * and call_many use one, so later requests download while the caller works on earlier answers. */
 #include "internal.h"
 
 typedef struct {
-  iblai_batch *b;         /* NULL once closed */
-  lua_Integer delivered;  /* answers handed out so far; the next ticket is delivered + 1 */
+  iblai_group *g;        /* NULL once closed (by close, or by the session closing) */
+  lua_Integer delivered; /* answers handed out so far */
   lua_Integer added;
 } stream;
 
 static stream *check_stream(lua_State *L) {
   stream *st = luaL_checkudata(L, 1, IBLAI_STREAM_MT);
-  if (!st->b) luaL_error(L, "attempt to use a closed iblai.Stream");
+  if (!st->g) iblai_misuse(L, "attempt to use a closed iblai.Stream");
   return st;
+}
+
+static int read_concurrency(lua_State *L, int idx, int fallback) {
+  if (lua_isnoneornil(L, idx)) return fallback;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_getfield(L, idx, "concurrency");
+  lua_Integer c = luaL_optinteger(L, -1, fallback);
+  lua_pop(L, 1);
+  if (c < 1 || c > 1000) iblai_misuse(L, "concurrency must be from 1 to 1000, got %I", (LUAI_UACINT)c);
+  return (int)c;
 }
 
 /* session:stream{concurrency = n} */
 int iblai_stream_new(lua_State *L) {
   iblai_session *s = iblai_check_session(L, 1);
-  int concurrency = s->concurrency;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "concurrency");
-    concurrency = (int)luaL_optinteger(L, -1, concurrency);
-    luaL_argcheck(L, concurrency >= 1, 2, "concurrency must be 1 or more");
-    lua_pop(L, 1);
-  }
+  int concurrency = read_concurrency(L, 2, (int)s->concurrency);
   stream *st = lua_newuserdatauv(L, sizeof *st, 1);
-  st->b = NULL;
+  st->g = NULL;
   st->delivered = st->added = 0;
   luaL_setmetatable(L, IBLAI_STREAM_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1); /* the session outlives its streams */
-  if (!iblai_batch_create(s, concurrency, &st->b)) return luaL_error(L, "out of memory");
+  if (!iblai_group_new(s, concurrency, &st->g)) return luaL_error(L, "out of memory");
   return 1;
 }
 
@@ -41,68 +44,42 @@ int iblai_stream_new(lua_State *L) {
 static int stream_add(lua_State *L) {
   stream *st = check_stream(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  iblai_batch *b = st->b;
-  iblai_transfer *t = iblai_transfer_new(L, b, 2);
-  if (t->state == T_WAITING && b->running < b->concurrency && !b->s->busy) {
-    if (iblai_transfer_start(b->s, t) == 0) {
-      int still;
-      b->running++;
-      curl_multi_perform(b->s->multi, &still); /* non-blocking: sends what it can */
-    }
-  }
+  iblai_group *g = st->g;
+  iblai_group_add(L, g, iblai_transfer_read(L, g->s, 2));
+  iblai_group_kick(g);
   lua_pushinteger(L, ++st->added);
   return 1;
 }
 
-/* stream:next() -> ticket, response | ticket, nil, err | nil when nothing is pending */
+/* stream:next() -> ticket, response | ticket, nil, err | nothing when no request is pending */
 static int stream_next(lua_State *L) {
   stream *st = check_stream(L);
-  iblai_batch *b = st->b;
-  if (b->first == b->n) return 0;
-  iblai_batch_run(L, b, b->first);
-  if (!st->b) return luaL_error(L, "the stream was closed while it waited");
-  iblai_transfer *t = b->t[b->first];
+  iblai_group *g = st->g;
+  if (g->first == g->n) return 0;
+  iblai_group_run(L, g, g->first);
+  iblai_transfer *t = g->t[g->first];
   lua_pushinteger(L, ++st->delivered);
-  int n;
-  if (iblai_transfer_succeeded(t)) {
-    iblai_push_response(L, t);
-    n = 2;
-  } else {
-    lua_pushnil(L);
-    iblai_push_failure(L, t);
-    n = 3;
-  }
-  b->t[b->first++] = NULL;
-  iblai_transfer_free(b->s, t);
-  return n;
+  int n = iblai_transfer_push(L, t);
+  if (n == 1) lua_pushnil(L); /* ticket, response, nil: the same shape every time */
+  g->t[g->first++] = NULL;
+  iblai_transfer_free(g->s, t);
+  return 3;
 }
 
-static int stream_pending(lua_State *L) {
+/* __gc, __close and close: stop every request still in flight. Closed from inside a hook, the
+ * group is only cancelled, and freed once the loop is done with it. */
+static int stream_close(lua_State *L) {
   stream *st = luaL_checkudata(L, 1, IBLAI_STREAM_MT);
-  lua_pushinteger(L, st->b ? st->b->n - st->b->first : 0);
-  return 1;
-}
-
-/* __gc: an unreachable stream is never the one a transfer loop is running, so it can go. */
-static int stream_gc(lua_State *L) {
-  stream *st = luaL_checkudata(L, 1, IBLAI_STREAM_MT);
-  iblai_batch_free(st->b);
+  if (st->g && st->g->s->driving == st->g)
+    return iblai_misuse(L, "cannot close an iblai.Stream from a hook while it waits for its own answer");
+  iblai_group_free(st->g);
   return 0;
 }
 
-/* close and __close: stop every transfer still in flight (not from a hook mid-request). */
-static int stream_close(lua_State *L) {
-  stream *st = luaL_checkudata(L, 1, IBLAI_STREAM_MT);
-  if (st->b && st->b->s->busy) return luaL_error(L, "cannot close an iblai.Stream from inside a request");
-  return stream_gc(L);
-}
-
 void iblai_stream_open(lua_State *L) {
-  static const luaL_Reg methods[] = {{"add", stream_add},         {"next", stream_next},
-                                     {"pending", stream_pending}, {"close", stream_close},
-                                     {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"add", stream_add}, {"next", stream_next}, {"close", stream_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, IBLAI_STREAM_MT)) {
-    lua_pushcfunction(L, stream_gc);
+    lua_pushcfunction(L, stream_close);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, stream_close);
     lua_setfield(L, -2, "__close");

@@ -1,8 +1,8 @@
-/* One request through its attempts: building it, sending it, deciding what follows each answer. */
+/* One request through its attempts: reading it, sending each attempt, deciding what follows an
+ * answer (the end, a retry, a redirect), and handing the outcome to Lua. */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,41 +10,9 @@
 #include <time.h>
 #include "internal.h"
 
-double iblai_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define MAX_HEADER_BYTES (256 * 1024) /* a response's header block; beyond it the server is broken */
 
 typedef iblai_transfer transfer;
-
-/* Gives the easy handle back to the pool; what the transfer learned stays in the transfer. */
-void iblai_transfer_release_easy(iblai_session *s, transfer *t) {
-  if (!t->easy) return;
-  if (t->state == T_RUNNING && s->multi) curl_multi_remove_handle(s->multi, t->easy);
-  /* pooled handles must not point into the transfer */
-  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
-  curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
-  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
-  curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
-  curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
-  iblai_session_give_easy(s, t->easy);
-  t->easy = NULL;
-}
-
-void iblai_transfer_free(iblai_session *s, transfer *t) {
-  if (!t) return;
-  iblai_transfer_release_easy(s, t);
-  free(t->method);
-  free(t->url);
-  free(t->origin0);
-  free(t->body);
-  free(t->fail_msg);
-  curl_slist_free_all(t->sent_headers);
-  iblai_buf_free(&t->body_in);
-  iblai_buf_free(&t->head_in);
-  free(t);
-}
 
 static void fail(transfer *t, const char *kind, const char *fmt, ...) {
   char msg[512];
@@ -58,30 +26,61 @@ static void fail(transfer *t, const char *kind, const char *fmt, ...) {
   t->state = T_DONE;
 }
 
-static int has_userinfo(const char *url) {
-  CURLU *u = curl_url();
-  char *user = NULL;
-  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
-    curl_url_get(u, CURLUPART_USER, &user, 0);
-  int found = user != NULL;
-  curl_free(user);
-  curl_url_cleanup(u);
-  return found;
+void iblai_transfer_free(iblai_session *s, transfer *t) {
+  if (!t) return;
+  iblai_transfer_cancel(s, t);
+  free(t->method_buf);
+  free(t->url);
+  free(t->origin0);
+  free(t->answered_url);
+  free(t->op);
+  free(t->body);
+  free(t->fail_msg);
+  curl_slist_free_all(t->headers);
+  iblai_buf_free(&t->body_in);
+  iblai_buf_free(&t->head_in);
+  free(t);
 }
 
-static char *dup_lstring(const char *s, size_t n) {
-  char *d = malloc(n + 1);
-  if (d) {
-    memcpy(d, s, n);
-    d[n] = '\0';
+/* Gives the easy handle back to the pool; what the transfer learned stays in the transfer. */
+static void release_easy(iblai_session *s, transfer *t) {
+  CURL *e = t->easy;
+  if (!e) return;
+  t->easy = NULL;
+  if (t->state == T_RUNNING && s->multi) {
+    curl_multi_remove_handle(s->multi, e);
+    s->running--;
   }
-  return d;
+  /* pooled handles must not point into the transfer */
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+  iblai_session_give_easy(s, e);
 }
 
-static int header_name_ok(const char *name) {
-  if (!*name) return 0;
-  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-    if (!(isalnum(*p) || strchr("!#$%&'*+-.^_`|~", *p))) return 0;
+void iblai_transfer_cancel(iblai_session *s, transfer *t) {
+  release_easy(s, t);
+  if (t->state != T_DONE && !t->fail_kind) fail(t, "network", "the request was cancelled");
+  t->state = T_DONE;
+}
+
+/* ---- reading a request table ---- */
+
+enum { F_METHOD, F_URL, F_PATH, F_QUERY, F_JOINED, F_HEADERS, F_BODY, F_TIMEOUT, F_RETRIES,
+       F_RETRY_UNSAFE, F_OP, NFIELDS };
+static const char *const field_names[] = {"method", "url", "path", "query", "joined", "headers",
+                                          "body", "timeout", "retries", "retry_unsafe", "op", NULL};
+
+static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
+
+static int header_name_ok(const char *name, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (!(isalnum(c) || strchr("!#$%&'*+-.^_`|~", c))) return 0;
+  }
   return 1;
 }
 
@@ -90,152 +89,208 @@ static int is_credential_header(const char *line) {
          strncasecmp(line, "proxy-authorization:", 20) == 0;
 }
 
-/* Adds what the session sends itself: the key when the URL is on the session's origin, and an
- * empty Expect: so curl never waits for 100-continue. */
-static int append_ours(iblai_session *s, transfer *t) {
-  struct curl_slist *l;
-  if (s->auth_header && t->same_origin) {
-    if (!(l = curl_slist_append(t->sent_headers, s->auth_header))) return -1;
-    t->sent_headers = l;
-  }
-  if (!(l = curl_slist_append(t->sent_headers, "Expect:"))) return -1;
-  t->sent_headers = l;
-  return 0;
-}
-
-/* After a redirect: the caller's headers again (less credentials once the first origin is left),
- * then ours for the new URL. */
-static int rebuild_headers(iblai_session *s, transfer *t) {
-  struct curl_slist *old = t->sent_headers, *l;
-  t->sent_headers = NULL;
-  for (struct curl_slist *h = old; h; h = h->next) {
-    int ours = strcmp(h->data, "Expect:") == 0 || (s->auth_header && strcmp(h->data, s->auth_header) == 0);
-    if (ours || (t->cross_origin && is_credential_header(h->data))) continue;
-    if (!(l = curl_slist_append(t->sent_headers, h->data))) {
-      curl_slist_free_all(old);
-      return -1;
-    }
-    t->sent_headers = l;
-  }
-  curl_slist_free_all(old);
-  return append_ours(s, t);
-}
-
-static void set_url(iblai_session *s, transfer *t, char *url) {
-  free(t->url);
-  t->url = url;
-  char *origin = iblai_origin_of(url);
-  t->same_origin = origin && strcmp(origin, s->origin) == 0;
-  if (!t->origin0) t->origin0 = origin;
-  else {
-    if (!origin || strcmp(origin, t->origin0) != 0) t->cross_origin = 1;
-    free(origin);
-  }
-}
-
-static void read_headers(lua_State *L, transfer *t, int spec) {
-  lua_getfield(L, spec, "headers");
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return;
-  }
-  luaL_argcheck(L, lua_istable(L, -1), 2, "field 'headers' must be a table of name = value");
-  int h = lua_gettop(L);
-  lua_pushnil(L);
-  while (lua_next(L, h)) {
-    luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING, 2, "header names must be strings");
-    luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER, 2,
-                  "header values must be strings or numbers");
-    const char *name = lua_tostring(L, -2);
-    size_t vlen;
-    lua_pushvalue(L, -1);
-    const char *value = lua_tolstring(L, -1, &vlen);
-    if (!header_name_ok(name)) fail(t, "config", "header name '%s' is not a valid HTTP token", name);
-    else if (iblai_has_crlf(value, vlen)) fail(t, "config", "header '%s' must not hold CR, LF or NUL", name);
-    else {
-      lua_pushfstring(L, vlen ? "%s: %s" : "%s;", name, value);
-      struct curl_slist *l = curl_slist_append(t->sent_headers, lua_tostring(L, -1));
-      if (!l) luaL_error(L, "out of memory");
-      t->sent_headers = l;
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
-  }
-  lua_pop(L, 1);
-}
-
-static const char *const spec_fields[] = {"method", "url", "headers", "body", "timeout",
-                                          "retries", "retry_unsafe", NULL};
-
-/* Reads one request table into a new transfer owned by b; misuse raises, bad data marks it failed. */
-transfer *iblai_transfer_new(lua_State *L, iblai_batch *b, int spec) {
-  iblai_session *s = b->s;
-  transfer *t = iblai_batch_slot(L, b);
+/* Copies the fields of spec into slots base..base+NFIELDS-1, raising on unknown names. */
+static void read_fields(lua_State *L, int spec, int base) {
   lua_pushnil(L);
   while (lua_next(L, spec)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     int i = 0;
-    while (k && spec_fields[i] && strcmp(spec_fields[i], k) != 0) i++;
-    if (!k || !spec_fields[i])
-      luaL_error(L, "unknown field '%s' in request", k ? k : luaL_typename(L, -2));
-    lua_pop(L, 1);
+    while (k && field_names[i] && strcmp(field_names[i], k) != 0) i++;
+    if (!k || !field_names[i]) iblai_misuse(L, "unknown field '%s' in request", k ? k : luaL_typename(L, -2));
+    lua_replace(L, base + i);
   }
-  lua_getfield(L, spec, "method");
-  const char *method = luaL_optstring(L, -1, "GET");
-  lua_getfield(L, spec, "url");
-  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "request field 'url' must be a string");
-  const char *url = lua_tostring(L, -1);
-  lua_getfield(L, spec, "body");
-  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-    luaL_error(L, "request field 'body' must be a string");
-  size_t body_len = 0;
-  const char *body = lua_tolstring(L, -1, &body_len);
-  lua_getfield(L, spec, "timeout");
-  t->timeout = luaL_optnumber(L, -1, s->timeout);
-  lua_getfield(L, spec, "retries");
-  t->max_retries = (int)luaL_optinteger(L, -1, s->retries);
-  lua_getfield(L, spec, "retry_unsafe");
-  t->retry_unsafe = lua_toboolean(L, -1);
-  if (!(t->timeout > 0)) luaL_error(L, "request field 'timeout' must be greater than 0");
-  if (t->max_retries < 0) luaL_error(L, "request field 'retries' must be 0 or more");
+}
 
-  t->max_bytes = s->max_response_bytes;
-  t->attempts = 1;
-  t->method = strdup(method);
-  for (char *p = t->method; p && *p; p++) *p = (char)toupper((unsigned char)*p);
-  if (body) t->body = dup_lstring(body, body_len);
-  t->body_len = body_len;
-  int relative = url[0] == '/';
-  char *full;
-  if (relative) {
-    size_t n = strlen(s->base_url) + strlen(url) + 1;
-    full = malloc(n);
-    if (full) snprintf(full, n, "%s%s", s->base_url, url);
-  } else {
-    full = strdup(url);
+static void want(lua_State *L, int idx, int type, const char *name, const char *what) {
+  if (!lua_isnil(L, idx) && lua_type(L, idx) != type) iblai_misuse(L, "request field '%s' must be %s", name, what);
+}
+
+/* Checks the caller's headers (types only; bad names and values fail the request later). */
+static int check_headers(lua_State *L, int h, int *has_accept) {
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, h)) {
+    if (lua_type(L, -2) != LUA_TSTRING) iblai_misuse(L, "header names must be strings");
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      iblai_misuse(L, "header '%s' must be a string or a number", lua_tostring(L, -2));
+    if (strcasecmp(lua_tostring(L, -2), "accept") == 0) *has_accept = 1;
+    lua_pop(L, 1);
+    n++;
   }
-  if (!t->method || !full || (body && !t->body)) {
-    free(full);
+  return n;
+}
+
+static int append_line(struct curl_slist **list, const char *line) {
+  struct curl_slist *l = curl_slist_append(*list, line);
+  if (!l) return -1;
+  *list = l;
+  return 0;
+}
+
+/* What the session sends itself: the key when the URL is on the session's origin, and an empty
+ * Expect so curl never waits for 100-continue. */
+static int append_ours(iblai_session *s, transfer *t) {
+  if (s->auth_header && t->same_origin && append_line(&t->headers, s->auth_header) != 0) return -1;
+  return append_line(&t->headers, "Expect:");
+}
+
+/* Builds the transfer's own header list from the table at h (0: none); never raises. */
+static int build_headers(lua_State *L, iblai_session *s, transfer *t, int h, int has_accept) {
+  if (!has_accept && append_line(&t->headers, "Accept: application/json") != 0) return -1;
+  if (h) lua_pushnil(L);
+  while (h && lua_next(L, h)) {
+    size_t nlen, vlen;
+    const char *name = lua_tolstring(L, -2, &nlen);
+    char num[64];
+    const char *value;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      value = lua_tolstring(L, -1, &vlen);
+    } else { /* numbers are formatted here: converting them in the table would allocate */
+      if (lua_isinteger(L, -1)) snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -1));
+      else snprintf(num, sizeof num, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, -1));
+      value = num;
+      vlen = strlen(num);
+    }
+    lua_pop(L, 1);
+    if (!header_name_ok(name, nlen)) {
+      fail(t, "config", "header name '%.100s' is not a valid HTTP token", name);
+      continue;
+    }
+    if (iblai_has_crlf(value, vlen)) {
+      fail(t, "config", "header '%.100s' must not hold CR, LF or NUL", name);
+      continue;
+    }
+    char *line = malloc(nlen + vlen + 3);
+    if (!line) return -1;
+    memcpy(line, name, nlen);
+    if (vlen) { /* "Name;" is how curl is told to send a header with an empty value */
+      memcpy(line + nlen, ": ", 2);
+      memcpy(line + nlen + 2, value, vlen + 1);
+    } else {
+      memcpy(line + nlen, ";", 2);
+    }
+    int rc = append_line(&t->headers, line);
+    free(line);
+    if (rc != 0) return -1;
+  }
+  return append_ours(s, t);
+}
+
+/* Origin and userinfo of an absolute URL in one parse. */
+static char *url_origin(const char *url, int *has_user) {
+  *has_user = 0;
+  CURLU *u = curl_url();
+  if (!u) return NULL;
+  char *user = NULL;
+  if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) curl_url_get(u, CURLUPART_USER, &user, 0);
+  *has_user = user != NULL;
+  curl_free(user);
+  curl_url_cleanup(u);
+  return iblai_origin_of(url);
+}
+
+/* Pushes the URL to send: base_url + path for a path, the URL itself otherwise, then the query. */
+static void push_url(lua_State *L, iblai_session *s, int target, int query, int joined) {
+  size_t n;
+  const char *where = lua_tolstring(L, target, &n);
+  int has_query = lua_istable(L, query) && (lua_pushnil(L), lua_next(L, query) ? (lua_pop(L, 2), 1) : 0);
+  if (has_query) iblai_query_push(L, query, lua_istable(L, joined) ? joined : 0);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  if (where[0] == '/') luaL_addlstring(&b, s->base_url, s->base_len);
+  luaL_addlstring(&b, where, n);
+  if (has_query) {
+    luaL_addchar(&b, memchr(where, '?', n) ? '&' : '?');
+    lua_pushvalue(L, -2);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  if (has_query) lua_remove(L, -2);
+}
+
+static const char *known_method(const char *m) {
+  for (int i = 0; methods[i]; i++)
+    if (strcasecmp(methods[i], m) == 0) return methods[i];
+  return NULL;
+}
+
+transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
+  spec = lua_absindex(L, spec);
+  int top = lua_gettop(L), base = top + 1;
+  luaL_checkstack(L, NFIELDS + 8, "request too complex");
+  lua_settop(L, top + NFIELDS);
+  read_fields(L, spec, base);
+
+  /* Everything that may raise happens before the transfer exists, so nothing can leak. */
+  want(L, base + F_METHOD, LUA_TSTRING, "method", "a string");
+  want(L, base + F_URL, LUA_TSTRING, "url", "a string");
+  want(L, base + F_PATH, LUA_TSTRING, "path", "a string");
+  want(L, base + F_QUERY, LUA_TTABLE, "query", "a table");
+  want(L, base + F_JOINED, LUA_TTABLE, "joined", "a table");
+  want(L, base + F_HEADERS, LUA_TTABLE, "headers", "a table of name = value");
+  want(L, base + F_BODY, LUA_TSTRING, "body", "a string");
+  want(L, base + F_OP, LUA_TSTRING, "op", "a string");
+  int target = lua_isnil(L, base + F_URL) ? base + F_PATH : base + F_URL;
+  if (lua_isnil(L, target)) iblai_misuse(L, "request needs a url or a path (a string starting with /)");
+  double timeout = s->timeout, retries = (double)s->retries;
+  if (!lua_isnil(L, base + F_TIMEOUT)) iblai_request_option(L, "timeout", base + F_TIMEOUT, &timeout);
+  if (!lua_isnil(L, base + F_RETRIES)) iblai_request_option(L, "retries", base + F_RETRIES, &retries);
+  int has_accept = 0, nheaders = 0;
+  if (lua_istable(L, base + F_HEADERS)) nheaders = check_headers(L, base + F_HEADERS, &has_accept);
+  push_url(L, s, target, base + F_QUERY, base + F_JOINED);
+  size_t url_len, target_len, body_len = 0;
+  const char *url = lua_tolstring(L, -1, &url_len);
+  const char *given = lua_tolstring(L, target, &target_len);
+  const char *method = luaL_optstring(L, base + F_METHOD, "GET");
+  const char *body = lua_tolstring(L, base + F_BODY, &body_len);
+  const char *op = lua_tostring(L, base + F_OP);
+
+  transfer *t = calloc(1, sizeof *t);
+  if (!t) luaL_error(L, "out of memory");
+  t->state = T_PENDING;
+  t->timeout = timeout;
+  t->max_retries = (int)retries;
+  t->retry_unsafe = lua_toboolean(L, base + F_RETRY_UNSAFE);
+  t->max_bytes = (curl_off_t)s->max_response_bytes;
+  t->attempts = 1;
+  t->method = known_method(method);
+  int ok = 1;
+  if (!t->method) {
+    ok = (t->method_buf = strdup(method)) != NULL;
+    for (char *p = t->method_buf; p && *p; p++) *p = (char)toupper((unsigned char)*p);
+    t->method = t->method_buf ? t->method_buf : "GET";
+  }
+  ok = ok && (t->url = iblai_strndup(url, url_len)) != NULL;
+  if (ok && body) ok = (t->body = iblai_strndup(body, body_len)) != NULL;
+  t->body_len = body_len;
+  if (ok && op) ok = (t->op = strdup(op)) != NULL;
+  int relative = given[0] == '/', has_user = 0, bad_url = 0;
+  if (ok && relative) {
+    t->same_origin = 1; /* a path under base_url is on the session's origin: no need to parse it */
+  } else if (ok) {
+    char *origin = url_origin(t->url, &has_user);
+    bad_url = origin == NULL;
+    t->same_origin = origin && strcmp(origin, s->origin) == 0;
+    if (origin && !t->same_origin) t->origin0 = origin;
+    else free(origin);
+  }
+  /* the shared default list holds the key, so it only serves our origin without extra headers */
+  if (ok && (nheaders > 0 || !t->same_origin))
+    ok = build_headers(L, s, t, nheaders > 0 ? base + F_HEADERS : 0, has_accept) == 0;
+  lua_settop(L, top);
+  if (!ok) {
+    iblai_transfer_free(s, t);
     luaL_error(L, "out of memory");
   }
-  if (relative) { /* a path under base_url is on the session's origin: no need to parse it */
-    t->url = full;
-    t->origin0 = strdup(s->origin);
-    t->same_origin = 1;
-    if (!t->origin0) luaL_error(L, "out of memory");
-  } else {
-    set_url(s, t, full);
-  }
-  lua_pop(L, 6);
-  if (!header_name_ok(t->method)) fail(t, "config", "'%s' is not an HTTP method", method);
-  else if (!t->origin0) fail(t, "config", "'%s' is not an absolute http(s) URL or a path starting with /", url);
-  else if (!relative && has_userinfo(t->url))
-    fail(t, "config", "credentials in URLs are not accepted; use the api_key option");
-  read_headers(L, t, spec);
-  if (append_ours(s, t) != 0) luaL_error(L, "out of memory");
-  if (t->state == T_DONE) b->ndone++; /* failed its checks: nothing to send */
+  if (t->state == T_DONE) return t; /* a header failed its checks */
+  if (strlen(given) != target_len) fail(t, "config", "the request URL holds a NUL byte");
+  else if (!header_name_ok(t->method, strlen(t->method))) fail(t, "config", "'%.60s' is not an HTTP method", t->method);
+  else if (bad_url) fail(t, "config", "'%.200s' is not an absolute http(s) URL or a path starting with /", t->url);
+  else if (has_user) fail(t, "config", "credentials in URLs are not accepted; use the api_key option");
   return t;
 }
+
+/* ---- attempts ---- */
 
 size_t iblai_on_body(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ud;
@@ -251,46 +306,61 @@ size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ud;
   size_t len = size * n;
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head_in.len = 0; /* a new response: 1xx or redirect */
+  if (t->head_in.len + len > MAX_HEADER_BYTES) {
+    t->head_too_large = 1;
+    return 0;
+  }
   return iblai_buf_append(&t->head_in, p, len) == 0 ? len : 0;
 }
 
 int iblai_transfer_start(iblai_session *s, transfer *t) {
-  CURL *e = t->easy ? t->easy : (t->easy = iblai_session_take_easy(s));
+  if (t->state != T_PENDING && t->state != T_WAITING) return -1; /* never twice */
+  CURL *e = iblai_session_take_easy(s);
   if (!e) return -1;
   t->body_in.len = t->head_in.len = 0;
   t->status = 0;
-  t->too_large = 0;
+  t->rc = CURLE_OK;
+  t->too_large = t->head_too_large = 0;
+  t->retry_reason = NULL;
   t->errbuf[0] = '\0';
-
-  if (t->redirected) { /* the origin may have changed: the key and credentials follow the rules again */
-    if (rebuild_headers(s, t) != 0) return -1;
-    t->redirected = 0;
-  }
 
   /* The session's fixed options were set when the handle was made; these change per attempt. */
   curl_easy_setopt(e, CURLOPT_URL, t->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(t->timeout * 1000));
+  double ms = ceil(t->timeout * 1000); /* under a millisecond must not become "no timeout" */
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms < 1 ? 1L : (long)ms);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->sent_headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers ? t->headers : s->default_headers);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, t->max_bytes);
-  curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-  int is_post = strcmp(t->method, "POST") == 0;
-  if (strcmp(t->method, "HEAD") == 0) {
+  int is_get = t->method == methods[0], is_post = t->method == methods[1];
+  if (t->method == methods[5]) { /* HEAD */
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (t->body || is_post) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? t->body : "");
-    if (!is_post) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, is_post ? NULL : t->method);
   } else {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    if (strcmp(t->method, "GET") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, is_get ? NULL : t->method);
   }
-  if (curl_multi_add_handle(s->multi, e) != CURLM_OK) return -1;
+  /* libcurl silently sends a request again when a reused connection turns out dead; a POST must
+   * go once, so what may not be retried goes out on a connection of its own. */
+  int once = !t->retry_unsafe && !iblai_method_idempotent(t->method);
+#if LIBCURL_VERSION_NUM >= 0x081000
+  curl_easy_setopt(e, CURLOPT_FORBID_RETRY_ON_REUSE, (long)once);
+#else
+  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)once);
+#endif
+  if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+    iblai_session_give_easy(s, e);
+    return -1;
+  }
+  t->easy = e;
   t->state = T_RUNNING;
+  s->running++;
   t->started = iblai_now();
   return 0;
 }
@@ -306,68 +376,43 @@ static char *raw_header(const iblai_buf *head, const char *name) {
       const char *v = p + nlen + 1, *ve = eol;
       while (v < ve && (*v == ' ' || *v == '\t')) v++;
       while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      return dup_lstring(v, (size_t)(ve - v));
+      return iblai_strndup(v, (size_t)(ve - v));
     }
     p = eol + 1;
   }
   return NULL;
 }
 
-static void push_event(lua_State *L, const char *event, transfer *t) {
-  lua_createtable(L, 0, 8);
-  lua_pushstring(L, event);
-  lua_setfield(L, -2, "event");
-  lua_pushstring(L, t->method);
-  lua_setfield(L, -2, "method");
-  lua_pushstring(L, t->url);
-  lua_setfield(L, -2, "url");
-  lua_pushinteger(L, t->attempts);
-  lua_setfield(L, -2, "attempt");
-  if (t->status) {
-    lua_pushinteger(L, t->status);
-    lua_setfield(L, -2, "status");
-  }
-  if (t->rc != CURLE_OK) {
-    lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->rc));
-    lua_setfield(L, -2, "error");
-  }
-}
-
-static int log_event(lua_State *L, iblai_session *s, const char *event, transfer *t, double number,
-                     const char *number_name) {
-  if (s->log_ref == LUA_NOREF) return LUA_OK;
-  push_event(L, event, t);
-  if (number_name) {
-    lua_pushnumber(L, number);
-    lua_setfield(L, -2, number_name);
-  }
-  return iblai_pcall_hook(L, s->log_ref, 1);
-}
-
 static int is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-static int follow_redirect(lua_State *L, iblai_session *s, transfer *t) {
-  char *loc = NULL;
-  curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &loc);
-  if (!loc || s->max_redirects == 0) return 0; /* with max_redirects = 0 the caller sees the 3xx */
+/* Moves to the Location of a 3xx; the headers are worked out again before the next attempt. */
+static void follow(iblai_session *s, transfer *t, const char *location) {
   if (t->redirects >= s->max_redirects) {
-    fail(t, "http", "stopped after %d redirects (max_redirects)", s->max_redirects);
-    return 1;
+    fail(t, "http", "stopped after %d redirects (max_redirects)", (int)s->max_redirects);
+    return;
   }
-  char *next = strdup(loc);
+  char *origin = iblai_origin_of(location);
+  if (!origin) {
+    fail(t, "http", "the server redirected to '%.200s', which is not an http(s) URL; it was not followed", location);
+    return;
+  }
+  char *next = strdup(location);
   if (!next) {
+    free(origin);
     fail(t, "network", "out of memory");
-    return 1;
+    return;
   }
-  set_url(s, t, next);
-  if (t->status == 303 || ((t->status == 301 || t->status == 302) && strcmp(t->method, "POST") == 0)) {
-    if (strcmp(t->method, "HEAD") != 0) {
-      free(t->method);
-      t->method = strdup("GET");
-      if (!t->method) luaL_error(L, "out of memory");
-    }
+  const char *first = t->origin0 ? t->origin0 : s->origin;
+  if (strcmp(origin, first) != 0) t->cross_origin = 1;
+  t->same_origin = strcmp(origin, s->origin) == 0;
+  free(origin);
+  free(t->answered_url);
+  t->answered_url = t->url; /* the response event names the URL that answered */
+  t->url = next;
+  if (t->status == 303 || ((t->status == 301 || t->status == 302) && t->method == methods[1])) {
+    if (t->method != methods[5]) t->method = methods[0]; /* GET */
     free(t->body);
     t->body = NULL;
     t->body_len = 0;
@@ -376,74 +421,60 @@ static int follow_redirect(lua_State *L, iblai_session *s, transfer *t) {
   t->redirected = 1;
   t->state = T_WAITING;
   t->not_before = 0;
-  return 1;
 }
 
-/* Decides what happens after one attempt; returns a lua_pcall status (hooks may fail). */
-int iblai_transfer_finish(lua_State *L, iblai_session *s, transfer *t, CURLcode rc) {
-  curl_multi_remove_handle(s->multi, t->easy);
-  t->rc = rc;
-  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
-  t->state = T_DONE;
-  int st = log_event(L, s, "response", t, iblai_now() - t->started, "elapsed");
-  if (st != LUA_OK) return st;
-  if (rc == CURLE_OK && is_redirect(t->status) && follow_redirect(L, s, t))
-    return t->state == T_WAITING ? log_event(L, s, "redirect", t, 0, NULL) : LUA_OK;
+/* After a redirect: the caller's headers again (less credentials once the first origin is
+ * left), then ours for the new URL. */
+static int rebuild_headers(iblai_session *s, transfer *t) {
+  struct curl_slist *old = t->headers ? t->headers : s->default_headers;
+  struct curl_slist *fresh = NULL;
+  for (struct curl_slist *h = old; h; h = h->next) {
+    int ours = strcmp(h->data, "Expect:") == 0 || (s->auth_header && strcmp(h->data, s->auth_header) == 0);
+    if (ours || (t->cross_origin && is_credential_header(h->data))) continue;
+    if (append_line(&fresh, h->data) != 0) {
+      curl_slist_free_all(fresh);
+      return -1;
+    }
+  }
+  if (t->headers) curl_slist_free_all(t->headers);
+  t->headers = fresh;
+  return append_ours(s, t);
+}
 
-  t->retryable = rc != CURLE_OK ? (!t->too_large && iblai_retryable_curl(rc))
-                                : iblai_retryable_status(t->status);
+void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
+  CURL *e = t->easy;
+  t->rc = rc;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
+  char *location = NULL;
+  if (rc == CURLE_OK && is_redirect(t->status) && s->max_redirects > 0) {
+    char *loc = NULL;
+    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
+    if (loc) location = strdup(loc);
+  }
+  release_easy(s, t);
+  t->state = T_DONE;
+  if (location) {
+    follow(s, t, location);
+    free(location);
+    if (t->state == T_WAITING && rebuild_headers(s, t) != 0) fail(t, "network", "out of memory");
+    return;
+  }
+  t->retry_reason = iblai_retry_reason(rc, rc == CURLE_OK ? t->status : 0, t->too_large || t->head_too_large);
   int allowed = t->retry_unsafe || iblai_method_idempotent(t->method);
-  if (!t->retryable || !allowed || t->attempts > t->max_retries) return LUA_OK;
+  if (!t->retry_reason || !allowed || t->attempts > t->max_retries) return;
 
   double delay = iblai_backoff(&s->rng, t->attempts, s->backoff_base, s->backoff_max);
-  char *ra = rc == CURLE_OK ? raw_header(&t->head_in, "retry-after") : NULL;
-  double hinted = iblai_parse_retry_after(ra, (long)time(NULL));
-  free(ra);
+  char *hint = rc == CURLE_OK ? raw_header(&t->head_in, "retry-after") : NULL;
+  double hinted = iblai_parse_retry_after(hint, (long)time(NULL));
+  free(hint);
   if (hinted >= 0) delay = hinted < s->retry_after_max ? hinted : s->retry_after_max;
-  if ((st = log_event(L, s, "retry", t, delay, "delay")) != LUA_OK) return st;
   t->attempts++;
   t->state = T_WAITING;
-  if (s->sleep_ref != LUA_NOREF) {
-    lua_pushnumber(L, delay);
-    if ((st = iblai_pcall_hook(L, s->sleep_ref, 1)) != LUA_OK) return st;
-    t->not_before = 0;
-  } else {
-    t->not_before = iblai_now() + delay;
-  }
-  return LUA_OK;
+  t->delay = delay;
+  t->not_before = iblai_now() + delay;
 }
 
-static void push_headers(lua_State *L, const iblai_buf *head) {
-  lua_createtable(L, 0, 8);
-  const char *p = head->data, *end = head->data ? head->data + head->len : NULL;
-  int first = 1;
-  char name[128];
-  while (p && p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    if (!eol) eol = end;
-    const char *colon = memchr(p, ':', (size_t)(eol - p));
-    size_t nlen = colon ? (size_t)(colon - p) : 0;
-    if (!first && nlen > 0 && nlen < sizeof name) {
-      for (size_t i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
-      const char *v = colon + 1, *ve = eol;
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      lua_pushlstring(L, name, nlen);
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, -3) == LUA_TSTRING) { /* a repeated header: join as HTTP allows */
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(ve - v));
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
-      }
-      lua_rawset(L, -3);
-    }
-    first = 0;
-    p = eol + 1;
-  }
-}
+/* ---- telling Lua ---- */
 
 static void set_common(lua_State *L, transfer *t) {
   lua_pushstring(L, t->method);
@@ -458,37 +489,181 @@ static void set_common(lua_State *L, transfer *t) {
   }
 }
 
-int iblai_transfer_succeeded(const transfer *t) {
-  return !t->fail_kind && t->rc == CURLE_OK && !t->too_large;
+int iblai_transfer_log(lua_State *L, iblai_session *s, transfer *t) {
+  if (s->log_ref == LUA_NOREF) return LUA_OK;
+  int waiting = t->state == T_WAITING, retrying = waiting && !t->redirected;
+  int attempt = retrying ? t->attempts - 1 : t->attempts; /* the attempt that just ended */
+  for (int i = 0; i < 1 + waiting; i++) {
+    const char *event = i == 0 ? "response" : t->redirected ? "redirect" : "retry";
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, event);
+    lua_setfield(L, -2, "event");
+    lua_pushstring(L, t->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, i == 0 && t->answered_url ? t->answered_url : t->url);
+    lua_setfield(L, -2, "url");
+    lua_pushinteger(L, attempt);
+    lua_setfield(L, -2, "attempt");
+    if (t->status) {
+      lua_pushinteger(L, t->status);
+      lua_setfield(L, -2, "status");
+    }
+    if (t->rc != CURLE_OK) {
+      lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->rc));
+      lua_setfield(L, -2, "error");
+    }
+    if (i == 0) {
+      lua_pushnumber(L, iblai_now() - t->started);
+      lua_setfield(L, -2, "elapsed");
+    } else if (!t->redirected) {
+      lua_pushnumber(L, t->delay);
+      lua_setfield(L, -2, "delay");
+      lua_pushstring(L, t->retry_reason);
+      lua_setfield(L, -2, "reason");
+    }
+    int st = iblai_call_hook(L, s->log_ref, 1);
+    if (st != LUA_OK) return st;
+  }
+  return LUA_OK;
 }
 
-void iblai_push_response(lua_State *L, transfer *t) {
-  lua_createtable(L, 0, 6);
-  set_common(L, t);
-  push_headers(L, &t->head_in);
-  lua_setfield(L, -2, "headers");
-  lua_pushlstring(L, t->body_in.data ? t->body_in.data : "", t->body_in.len);
-  lua_setfield(L, -2, "body");
+/* The response headers as a table of lower-case names; repeated headers joined as HTTP allows. */
+static void push_headers(lua_State *L, const iblai_buf *head) {
+  const char *p = head->data, *end = head->data ? head->data + head->len : NULL;
+  int lines = 0;
+  for (const char *q = p; q && q < end && (q = memchr(q, '\n', (size_t)(end - q))); q++) lines++;
+  lua_createtable(L, 0, lines > 1 ? lines - 1 : 0);
+  int first = 1;
+  char small[64];
+  while (p && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol) eol = end;
+    const char *colon = first ? NULL : memchr(p, ':', (size_t)(eol - p));
+    first = 0;
+    size_t nlen = colon ? (size_t)(colon - p) : 0;
+    if (nlen > 0) {
+      char *name = nlen <= sizeof small ? small : lua_newuserdatauv(L, nlen, 0); /* any length */
+      for (size_t i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
+      const char *v = colon + 1, *ve = eol;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      lua_pushlstring(L, name, nlen);
+      if (name != small) lua_remove(L, -2);
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, -3) == LUA_TSTRING) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, (size_t)(ve - v));
+      }
+      lua_rawset(L, -3);
+    }
+    p = eol + 1;
+  }
 }
 
-void iblai_push_failure(lua_State *L, transfer *t) {
+int iblai_transfer_ok(const transfer *t) {
+  return !t->fail_kind && t->rc == CURLE_OK && !t->too_large && !t->head_too_large;
+}
+
+static int push_failure(lua_State *L, transfer *t) {
+  luaL_pushfail(L);
   if (t->fail_kind) {
     iblai_error_push(L, t->fail_kind, t->fail_msg ? t->fail_msg : "request failed");
   } else if (t->too_large || t->rc == CURLE_FILESIZE_EXCEEDED) {
-    lua_pushfstring(L, "the response body is larger than max_response_bytes (%I bytes)",
-                    (LUAI_UACINT)t->max_bytes);
+    lua_pushfstring(L, "the response body is larger than max_response_bytes (%I bytes)", (LUAI_UACINT)t->max_bytes);
     iblai_error_push(L, "too_large", lua_tostring(L, -1));
     lua_remove(L, -2);
+  } else if (t->head_too_large) {
+    iblai_error_push(L, "too_large", "the response headers are larger than 256 KB; the server's answer is broken");
   } else {
-    const char *what = curl_easy_strerror(t->rc);
+    const char *kind = "network", *what = curl_easy_strerror(t->rc), *hint = NULL;
+    switch (t->rc) {
+    case CURLE_OPERATION_TIMEDOUT: kind = "timeout"; break;
+    case CURLE_URL_MALFORMAT: kind = t->redirects ? "http" : "config"; break;
+    case CURLE_UNSUPPORTED_PROTOCOL: /* only http(s) URLs get this far: it is the answer */
+    case CURLE_WEIRD_SERVER_REPLY:
+      what = "the server's answer is not valid HTTP";
+      hint = "check that base_url points at the API and not at another kind of server";
+      break;
+    default: break;
+    }
     if (t->errbuf[0]) lua_pushfstring(L, "%s: %s", what, t->errbuf);
     else lua_pushstring(L, what);
-    iblai_error_push(L, iblai_curl_kind(t->rc), lua_tostring(L, -1));
+    iblai_error_push(L, kind, lua_tostring(L, -1));
     lua_remove(L, -2);
     lua_pushinteger(L, t->rc);
     lua_setfield(L, -2, "curl_code");
+    if (hint) {
+      lua_pushstring(L, hint);
+      lua_setfield(L, -2, "hint");
+    }
   }
   set_common(L, t);
-  lua_pushboolean(L, t->retryable);
+  if (t->op) {
+    lua_pushstring(L, t->op);
+    lua_setfield(L, -2, "op");
+  }
+  lua_pushboolean(L, t->retry_reason != NULL);
   lua_setfield(L, -2, "retryable");
+  return 2;
+}
+
+static int is_json(const iblai_buf *head) {
+  char *ctype = raw_header(head, "content-type");
+  int json = ctype && strstr(ctype, "json") != NULL;
+  if (!json && ctype) { /* media types are case-insensitive */
+    for (char *c = ctype; *c; c++) *c = (char)tolower((unsigned char)*c);
+    json = strstr(ctype, "json") != NULL;
+  }
+  free(ctype);
+  return json;
+}
+
+int iblai_transfer_push(lua_State *L, transfer *t) {
+  if (!iblai_transfer_ok(t)) return push_failure(L, t);
+  int ok = t->status >= 200 && t->status < 300;
+  lua_createtable(L, 0, 6);
+  int res = lua_gettop(L);
+  set_common(L, t);
+  push_headers(L, &t->head_in);
+  lua_setfield(L, res, "headers");
+  const char *body = t->body_in.data ? t->body_in.data : "";
+  size_t len = t->body_in.len;
+  if (len > 0 && t->method != methods[5]) {
+    if (!is_json(&t->head_in)) {
+      lua_pushlstring(L, body, len);
+    } else if (!iblai_json_decode(L, body, len)) {
+      if (ok) { /* a success whose body cannot be read */
+        lua_pushfstring(L, "the response is not valid JSON (%s)", lua_tostring(L, -1));
+        lua_replace(L, res);
+        lua_settop(L, res);
+        luaL_pushfail(L);
+        iblai_error_push(L, "decode", lua_tostring(L, res));
+        lua_remove(L, res);
+        set_common(L, t);
+        lua_pushlstring(L, body, len > 512 ? 512 : len);
+        lua_setfield(L, -2, "body");
+        if (t->op) {
+          lua_pushstring(L, t->op);
+          lua_setfield(L, -2, "op");
+        }
+        return 2;
+      }
+      lua_pop(L, 1);
+      lua_pushlstring(L, body, len);
+    }
+    lua_setfield(L, res, "body");
+  }
+  if (ok) return 1;
+  iblai_error_from_response(L, res, body, len);
+  if (t->op) {
+    lua_pushstring(L, t->op);
+    lua_setfield(L, -2, "op");
+  }
+  luaL_pushfail(L);
+  lua_replace(L, res);
+  return 2;
 }

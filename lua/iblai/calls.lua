@@ -1,9 +1,12 @@
 --- Operations by operationId: client:call, call_many, each, pages and collect.
 -- Parameters are checked against the generated facts before anything is sent.
+local core = require "iblai.core"
 local errors = require "iblai.errors"
 local ops = require "iblai.ops"
 local paginate = require "iblai.paginate"
 local validate = require "iblai.validate"
+
+local misuse = core.misuse
 
 return function(Client)
   local CALL_OPTIONS = { timeout = true, retries = true, retry_unsafe = true, headers = true }
@@ -22,39 +25,51 @@ return function(Client)
     return ops.get(id)
   end
 
-  --- Checks params and builds the request table for op (facts or an id).
+  --- Checks params and builds the request for op (facts or an id): { method, path, query,
+  -- joined, json, op } plus the call options; or nil and a validation Error.
   function Client:prepare_call(op, params, opts)
     if type(op) == "string" then
       local found = ops.get(op)
       if not found then return unknown_op(op) end
       op = found
     end
+    if opts ~= nil and type(opts) ~= "table" then misuse("call options must be a table, got " .. type(opts)) end
     local req, err = validate.request(op, params, { org = self.org, user_id = self.username })
     if not req then return nil, err end
     for k, v in pairs(opts or {}) do
-      if not CALL_OPTIONS[k] then error(("unknown call option '%s'"):format(tostring(k)), 3) end
+      if not CALL_OPTIONS[k] then misuse(("unknown call option '%s'"):format(tostring(k))) end
       req[k] = v
     end
     return req
   end
 
-  --- Calls an operation; returns the decoded body (true when there is none), or nil and an Error.
+  -- What call hands back for a response: its body, true when there is none, and true plus the
+  -- body when the body is JSON false, so that a false first value always means failure.
+  local function result_of(res)
+    local body = res.body
+    if body == nil then return true end
+    if body == false then return true, false end
+    return body
+  end
+
+  --- Calls an operation; returns the decoded body (true when there is none; true, false for a
+  -- JSON false; iblai.null for a JSON null), or nil and an Error.
   function Client:call(id, params, opts)
-    if type(id) ~= "string" then error("client:call expects an operationId string", 2) end
+    if type(id) ~= "string" then misuse("client:call expects an operationId string, got " .. type(id)) end
     local req, err = self:prepare_call(id, params, opts)
     if not req then return nil, err end
     local res
     res, err = self:request(req)
     if not res then return nil, err end
-    if res.body == nil then return true end
-    return res.body
+    return result_of(res)
   end
 
   --- Many calls at once: { {op_id, params [, call options]}, ... } -> results, errs aligned with calls.
   -- A call that fails validation is not sent; a failure never cancels the others. Calls go out
   -- while later ones are still being prepared, and answers are read as they arrive.
   function Client:call_many(calls, opts)
-    if type(calls) ~= "table" then error("client:call_many expects a list of {op_id, params}", 2) end
+    if type(calls) ~= "table" then misuse("client:call_many expects a list of {op_id, params}, got " .. type(calls)) end
+    if opts ~= nil and type(opts) ~= "table" then misuse("call_many options must be a table, got " .. type(opts)) end
     local concurrency = opts and opts.concurrency or self.concurrency
     local results, errs, where = {}, {}, {}
     local stream <close> = self.session:stream { concurrency = concurrency }
@@ -63,20 +78,17 @@ return function(Client)
       taken = taken + 1
       local i = where[taken]
       where[taken] = nil
-      local _, raw, err = stream:next()
-      if raw then
-        local body
-        body, err = self:finish(raw, calls[i][1])
-        if body then results[i] = body.body == nil and true or body.body end
-      end
-      if err then
-        err.op = err.op or calls[i][1]
+      local _, res, err = stream:next()
+      if res then
+        results[i] = result_of(res)
+      else
         errs[i] = err
       end
     end
-    for i, c in ipairs(calls) do
+    for i = 1, #calls do
+      local c = calls[i]
       if type(c) ~= "table" or type(c[1]) ~= "string" then
-        error(("call %d must be {op_id, params}"):format(i), 2)
+        misuse(("call %d must be {op_id, params}"):format(i))
       end
       local req, err = self:prepare_call(c[1], c[2], c[3])
       if req then
@@ -137,7 +149,10 @@ return function(Client)
   --- Every item of every page in one list, or nil and an Error.
   function Client:collect(id, params, opts)
     local ok, w = pcall(walker, self, id, params, opts)
-    if not ok then return nil, w end
+    if not ok then
+      if errors.is(w) then return nil, w end
+      error(w, 0)
+    end
     local out = {}
     while true do
       local body, err, list = w.next()

@@ -3,10 +3,12 @@
 -- local res, err = client:request{ path = "/api/...", query = {...} }
 local core = require "iblai.core"
 local errors = require "iblai.errors"
-local query = require "iblai.query"
 local json = require "iblai.json"
 
-local M = { version = core.version, Error = core.Error }
+local M = { version = core.version, Error = core.Error, null = json.null }
+
+-- Misuse errors name the caller's line: every chunk loaded from this directory is ours.
+core.own_sources((debug.getinfo(1, "S").source:match("^(.*[/\\])init%.lua$")) or "@iblai/")
 
 local Client = {}
 Client.__index = Client
@@ -22,7 +24,7 @@ end
 
 --- Creates a client. Options as in iblai.core sessions, plus org and username.
 function M.new(opts)
-  if opts ~= nil and type(opts) ~= "table" then error("iblai.new expects a table of options", 2) end
+  if opts ~= nil and type(opts) ~= "table" then core.misuse("iblai.new expects a table of options, got " .. type(opts)) end
   local self = setmetatable({}, Client)
   local session_opts = {}
   for k, v in pairs(opts or {}) do
@@ -65,100 +67,54 @@ function Client:close()
 end
 Client.__close = Client.close
 
-local REQUEST_FIELDS = {
-  method = true, path = true, url = true, query = true, json = true, body = true, headers = true,
-  timeout = true, retries = true, retry_unsafe = true, op = true, joined = true,
-}
+-- A request with a json field goes to the core as a copy with the encoded body and its
+-- Content-Type; the caller's table is never changed.
+local function with_json(req)
+  if req.body ~= nil then core.misuse("give a request either json or body, not both") end
+  local encoded, err = json.encode(req.json)
+  if not encoded then core.misuse("request json cannot be encoded: " .. tostring(err)) end
+  local out, headers = {}, { ["Content-Type"] = "application/json" }
+  for k, v in pairs(req) do
+    if k ~= "json" then out[k] = v end
+  end
+  if req.headers ~= nil then
+    if type(req.headers) ~= "table" then core.misuse("request field 'headers' must be a table of name = value") end
+    for k, v in pairs(req.headers) do
+      if type(k) == "string" and k:lower() == "content-type" then headers["Content-Type"] = nil end
+      headers[k] = v
+    end
+  end
+  out.headers, out.body = headers, encoded
+  return out
+end
 
--- Default headers, shared by every request that adds none (the core only reads them).
-local PLAIN = { Accept = "application/json" }
-local JSON_BODY = { Accept = "application/json", ["Content-Type"] = "application/json" }
-
---- Turns a request description into the table the core sends.
+--- Turns a request description into what the core sends (only a json field needs work).
 function Client:prepare(req)
-  for k in pairs(req) do
-    if not REQUEST_FIELDS[k] then error(("unknown field '%s' in request"):format(tostring(k)), 3) end
-  end
-  local target = req.path or req.url
-  if type(target) ~= "string" then error("request needs a path (a string starting with /)", 3) end
-  local body, headers = req.body, req.headers and {} or PLAIN
-  if req.headers then
-    headers.Accept = "application/json"
-    for k, v in pairs(req.headers) do headers[k] = v end
-  end
-  if req.json ~= nil then
-    if body ~= nil then error("give a request either json or body, not both", 3) end
-    local encoded, err = json.encode(req.json)
-    if not encoded then error("request json cannot be encoded: " .. tostring(err), 3) end
-    body = encoded
-    if headers == PLAIN then
-      headers = JSON_BODY
-    else
-      headers["Content-Type"] = headers["Content-Type"] or "application/json"
-    end
-  end
-  return {
-    method = req.method and req.method:upper() or "GET",
-    url = query.append(target, req.query, req.joined),
-    headers = headers, body = body, timeout = req.timeout, retries = req.retries,
-    retry_unsafe = req.retry_unsafe,
-  }
+  if req.json ~= nil then return with_json(req) end
+  return req
 end
 
---- Decodes a raw core response into the result table, or an Error.
-function Client:finish(res, op)
-  local body, data = res.body, nil
-  local ctype = (res.headers["content-type"] or ""):lower()
-  if body == "" or res.method == "HEAD" then
-    body = nil
-  elseif ctype:find("json", 1, true) then
-    local err
-    data, err = json.decode(body)
-    if data == nil and err then
-      if res.status >= 200 and res.status < 300 then
-        return nil, errors.new {
-          kind = "decode", message = "the response is not valid JSON (" .. err .. ")", op = op,
-          method = res.method, url = res.url, status = res.status, body = errors.excerpt(body),
-          attempts = res.attempts,
-        }
-      end
-    else
-      body = data
-    end
-  end
-  if res.status < 200 or res.status >= 300 then return nil, errors.from_response(res, data, op) end
-  res.body = body -- the core's table is the result: status, headers, body, url, method, attempts
-  return res
-end
-
---- One HTTP request: { method, path, query, json | body, headers, timeout, retries, retry_unsafe }.
--- Returns { status, headers, body } with body decoded from JSON when it is JSON, or nil and an Error.
+--- One HTTP request: { method, path | url, query, json | body, headers, timeout, retries,
+-- retry_unsafe, op }. Returns { status, headers, body, url, method, attempts } with the body
+-- decoded when it is JSON, or nil and an Error (every status other than 2xx is one).
 function Client:request(req)
-  if type(req) ~= "table" then error("client:request expects a table", 2) end
-  local res, err = self.session:request(self:prepare(req))
-  if not res then
-    err.op = req.op
-    return nil, err
-  end
-  return self:finish(res, req.op)
+  if type(req) ~= "table" then core.misuse("client:request expects a table, got " .. type(req)) end
+  if req.json ~= nil then req = with_json(req) end
+  return self.session:request(req)
 end
 
 --- Many requests at once on one connection pool; results[i] and errs[i] line up with reqs[i].
 function Client:request_many(reqs, opts)
-  local prepared = {}
-  for i, req in ipairs(reqs) do prepared[i] = self:prepare(req) end
-  local raw, failed = self.session:request_many(prepared, opts)
-  local results, errs = {}, {}
+  if type(reqs) ~= "table" then core.misuse("client:request_many expects a list of requests, got " .. type(reqs)) end
+  local prepared = reqs
   for i = 1, #reqs do
-    local op = reqs[i].op
-    if raw[i] then
-      results[i], errs[i] = self:finish(raw[i], op)
-    else
-      failed[i].op = op
-      errs[i] = failed[i]
+    local req = reqs[i]
+    if type(req) == "table" and req.json ~= nil then
+      if prepared == reqs then prepared = table.move(reqs, 1, #reqs, 1, {}) end
+      prepared[i] = with_json(req)
     end
   end
-  return results, errs
+  return self.session:request_many(prepared, opts)
 end
 
 require("iblai.calls")(Client)

@@ -1,6 +1,6 @@
---- JSON through lua-cjson, with whole numbers decoded as Lua integers.
--- Debian's lua-cjson 2.1.0 decodes every number as a float under Lua 5.4, so an id 1 would
--- print as 1.0 when put back into a path; core.integralize turns such floats into integers.
+--- JSON: decoding by the C core (yajl), encoding by lua-cjson.
+-- Debian's lua-cjson 2.1.0 decodes every number as a float under Lua 5.4, so an id 1 would print
+-- as 1.0 when put back into a path; the core's decoder keeps whole numbers as Lua integers.
 local cjson = require("cjson.safe").new()
 local core = require "iblai.core"
 
@@ -36,11 +36,9 @@ local function mark(v, depth)
   return copy or v, any
 end
 
-function M.decode(s)
-  local v, err = cjson.decode(s)
-  if v == nil and err then return nil, err end
-  return core.integralize(v)
-end
+--- Decodes a JSON text: value, or nil and a message naming the byte where it went wrong.
+-- null is M.null (the value lua-cjson uses too).
+M.decode = core.json_decode
 
 function M.encode(v)
   local marked, any = mark(v, 0)

@@ -83,17 +83,17 @@ end
 function M.walker(client, op, params, opts)
   local kind = M.KINDS[op.envelope]
   if not kind then
-    error(("%s does not return pages (it has no pagination envelope); use client:call"):format(op.id), 3)
+    core.misuse(("%s does not return pages (it has no pagination envelope); use client:call"):format(op.id))
   end
-  params = params or {}
+  if params ~= nil and type(params) ~= "table" then core.misuse("parameters must be a table, got " .. type(params)) end
+  if opts ~= nil and type(opts) ~= "table" then core.misuse("options must be a table, got " .. type(opts)) end
   local first = {}
-  for k, v in pairs(params) do first[k] = v end
+  for k, v in pairs(params or {}) do first[k] = v end
   local size = kind.size and (first[kind.size] or default_size(op, kind))
   if kind.size and size then first[kind.size] = size end
   local start_page = kind.page and (int(first[kind.page]) or 1) or 1
   local start_offset = kind.offset and (int(first[kind.offset]) or 0) or 0
   local concurrency = (opts and opts.concurrency) or client.concurrency
-  local stream = client.session:stream { concurrency = concurrency }
 
   local call_opts
   for k, v in pairs(opts or {}) do
@@ -103,10 +103,8 @@ function M.walker(client, op, params, opts)
     end
   end
   local base, err = client:prepare_call(op, first, call_opts)
-  if not base then
-    stream:close()
-    return nil, err
-  end
+  if not base then return nil, err end
+  local stream = client.session:stream { concurrency = concurrency }
 
   -- The request for page number k (1-based from where the walk started).
   local function request_for(k)
@@ -130,28 +128,64 @@ function M.walker(client, op, params, opts)
   end
   add(request_for(1))
 
+  local function stop(message, url)
+    self.done = true
+    stream:close()
+    return nil, walk_error(op, message, url)
+  end
+
+  -- Follows the next link or page number of a page whose envelope does not tell the total.
+  local function follow(res, body)
+    local nxt = kind.next_url and kind.next_url(body)
+    if kind.page and not kind.next_url and body.next_page ~= nil then nxt = body.next_page end
+    if nxt == nil or nxt == json.null or #kind.items(body) == 0 then
+      self.done = true
+    elseif type(nxt) == "number" then
+      local page = int(nxt)
+      if not page or page < 1 then
+        return stop(("the next page number %s is not a whole number of 1 or more; the walk stops"):format(nxt), res.url)
+      end
+      if self.seen[page] then
+        return stop(("the next page number %d repeats an earlier page; the walk stops instead of looping"):format(page),
+          res.url)
+      end
+      self.seen[page] = true
+      add(request_for(page - start_page + 1))
+    elseif type(nxt) == "string" then
+      local url = core.resolve(res.url, nxt) -- a relative link is read against its page
+      if not url or core.origin(url) ~= origin then
+        return stop(("the next page is on another origin (%s); the walk stops so the key is not sent there")
+          :format(tostring(url and core.origin(url) or nxt)), nxt)
+      end
+      if self.seen[url] then
+        return stop("the next link repeats an earlier page; the walk stops instead of looping", url)
+      end
+      self.seen[url] = true
+      add(client:prepare { url = url, op = op.id, timeout = base.timeout, retries = base.retries,
+        headers = base.headers })
+    else
+      return stop(("the next page is given as a %s; the walk stops"):format(type(nxt)), res.url)
+    end
+  end
+
   function self.next()
     if self.done then return nil end
-    local _, raw, ferr = stream:next()
-    if not raw then
-      self.done = true
-      ferr.op = op.id
-      return nil, ferr
-    end
-    local res, rerr = client:finish(raw, op.id)
+    local _, res, ferr = stream:next()
     if not res then
       self.done = true
-      return nil, rerr
+      stream:close()
+      return nil, ferr
     end
     local body = res.body
     if type(body) ~= "table" or type(kind.items(body)) ~= "table" then
-      self.done = true
-      return nil, walk_error(op, "a page did not have the expected envelope (" .. op.envelope .. ")", res.url)
+      return stop("a page did not have the expected envelope (" .. op.envelope .. ")", res.url)
     end
     self.delivered = self.delivered + 1
+    local count = #kind.items(body)
     if self.delivered == 1 then
       self.seen[res.url] = true
-      local used = size or (#kind.items(body) > 0 and #kind.items(body)) or nil
+      if kind.page then self.seen[start_page] = true end
+      local used = size or (count > 0 and count) or nil
       if used and not size and (kind.page or kind.offset) then
         size = used -- the server's default page size; later pages must use the same
         base.query[kind.size] = size
@@ -164,29 +198,16 @@ function M.walker(client, op, params, opts)
       end
     end
     if self.last then
+      if count == 0 and self.delivered < self.last then
+        return stop(("page %d is empty although the listing said it has %d pages; the walk stops")
+          :format(self.delivered, self.last), res.url)
+      end
       local last = self.last
       while self.added < last and self.added < self.delivered + concurrency do add(request_for(self.added + 1)) end
       if self.delivered >= last then self.done = true end
     else
-      local nxt = kind.next_url and kind.next_url(body)
-      if kind.page and not kind.next_url and body.next_page ~= nil then nxt = body.next_page end
-      if nxt == nil or nxt == json.null or #kind.items(body) == 0 then
-        self.done = true
-      elseif type(nxt) == "number" then
-        add(request_for(int(nxt) - start_page + 1))
-      elseif type(nxt) == "string" then
-        if core.origin(nxt) ~= origin then
-          self.done = true
-          return nil, walk_error(op, ("the next page is on another origin (%s); the walk stops so the key "
-            .. "is not sent there"):format(tostring(core.origin(nxt) or nxt)), nxt)
-        end
-        if self.seen[nxt] then
-          self.done = true
-          return nil, walk_error(op, "the next link repeats an earlier page; the walk stops instead of looping", nxt)
-        end
-        self.seen[nxt] = true
-        add(client:prepare { url = nxt, op = op.id })
-      end
+      local _, ferr2 = follow(res, body)
+      if ferr2 then return nil, ferr2 end
     end
     return body, nil, kind.items(body)
   end

@@ -1,8 +1,7 @@
---- Formatting of values for URLs: paths and query strings.
+--- Formatting of values for URLs: paths and query strings (the work is done by the C core).
 local core = require "iblai.core"
 
 local M = {}
-local escape = core.escape
 
 --- A scalar as it goes into a URL: integers never print as 1.0, booleans as true/false.
 function M.scalar(v)
@@ -22,32 +21,8 @@ end
 -- Arrays repeat the key (k=a&k=b) unless `joined` names the key, then they are comma-joined.
 function M.encode(query, joined)
   if query == nil then return "" end
-  if type(query) ~= "table" then error("query must be a table", 3) end
-  local keys = {}
-  for k in pairs(query) do
-    if type(k) ~= "string" then error("query keys must be strings", 3) end
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local v = query[k]
-    if type(v) == "table" then
-      local items = {}
-      for i, item in ipairs(v) do
-        items[i] = M.scalar(item) or error(("query value %s[%d] must be a scalar"):format(k, i), 3)
-      end
-      if joined and joined[k] then
-        parts[#parts + 1] = escape(k) .. "=" .. escape(table.concat(items, ","))
-      else
-        for _, item in ipairs(items) do parts[#parts + 1] = escape(k) .. "=" .. escape(item) end
-      end
-    else
-      local s = M.scalar(v) or error(("query value '%s' must be a string, number or boolean"):format(k), 3)
-      parts[#parts + 1] = escape(k) .. "=" .. escape(s)
-    end
-  end
-  return table.concat(parts, "&")
+  if type(query) ~= "table" then core.misuse("query must be a table, got " .. type(query)) end
+  return core.query(query, joined)
 end
 
 --- Appends an encoded query to a path or URL.

@@ -82,8 +82,10 @@ end
 
 local check
 
--- Checks a table against field facts; returns nil, where, expected, got on the first problem.
+-- Checks a table against field facts; returns a normalised copy (the caller's table is never
+-- changed), or nil, where, expected, got on the first problem.
 local function check_fields(fields, open, value, where)
+  local out = {}
   for name, v in pairs(value) do
     local fact = fields[name]
     local at = where and (where .. "." .. tostring(name)) or tostring(name)
@@ -94,10 +96,13 @@ local function check_fields(fields, open, value, where)
         local guess = ops.closest(tostring(name), names)
         return nil, at, nil, nil, guess
       end
-    elseif not (fact.nullable and v == json.null) then
+      out[name] = v
+    elseif fact.nullable and v == json.null then
+      out[name] = v
+    else
       local ok, expected, got, inner = check(fact, v, at)
       if ok == nil then return nil, inner or at, expected, got end
-      value[name] = ok
+      out[name] = ok
     end
   end
   for name, fact in pairs(fields) do
@@ -105,7 +110,7 @@ local function check_fields(fields, open, value, where)
       return nil, where and (where .. "." .. name) or name, "present (it is required)", nil
     end
   end
-  return value
+  return out
 end
 
 -- Returns the value as it should be sent, or nil, expected, got, where (for nested values).
@@ -130,6 +135,7 @@ function check(fact, v, where)
   elseif t == "array" then
     if type(v) ~= "table" then return nil, "a list", v end
     if v == json.empty_array or next(v) == nil then return json.empty_array end
+    local list = {}
     for i, item in ipairs(v) do
       local at = ("%s[%d]"):format(where or "", i)
       local ok, expected, got, inner
@@ -139,13 +145,15 @@ function check(fact, v, where)
         ok, expected, got, inner = check({ type = fact.items, enum = fact.item_enum }, item, at)
       end
       if ok == nil then return nil, expected or "a known field", got, inner or at end
-      v[i] = ok
+      list[i] = ok
     end
+    v = list
   elseif t == "object" then
     if type(v) ~= "table" then return nil, "an object (a table)", v end
     if fact.fields then
       local ok, inner, expected, got = check_fields(fact.fields, true, v, where)
       if ok == nil then return nil, expected, got, inner end
+      v = ok
     end
   end
   if fact.enum then
@@ -201,7 +209,7 @@ local function check_body(op, body)
   end
   if type(body) ~= "table" then return fail(op, "body", "body must be an object (a table)", "an object", body) end
   local ok, where, expected, got, guess = check_fields(fields, op.body.open, body, nil)
-  if ok then return body end
+  if ok then return ok end
   if expected == nil then
     return fail(op, where, ("unknown body field '%s'%s"):format(where, guess and ("; did you mean '%s'?"):format(guess) or ""))
   end
@@ -236,11 +244,11 @@ local DEFAULTS = { { "org", "IBLAI_ORG or the org option" }, { "user_id", "IBLAI
 --- Builds { method, path, query, json, op } from params; `defaults` fills {org} and {user_id}.
 function M.request(op, params, defaults)
   params = params or {}
-  if type(params) ~= "table" then error("parameters must be a table", 3) end
+  if type(params) ~= "table" then core.misuse("parameters must be a table, got " .. type(params)) end
   local sh = shape(op)
   local by_name = sh.by_name
   local fields = op.body and op.body.fields
-  local values, body = {}, nil
+  local values, body, loose = {}, nil, nil
   for name, v in pairs(params) do
     if type(name) ~= "string" then return fail(op, tostring(name), "parameter names must be strings") end
     if by_name[name] then
@@ -248,12 +256,15 @@ function M.request(op, params, defaults)
     elseif name == "body" and op.body then
       body = v
     elseif fields and fields[name] then
-      body = body or {}
-      if type(body) ~= "table" then return fail(op, name, "give either body or body fields, not both") end
-      body[name] = v
+      loose = loose or {} -- body fields given as parameters, gathered in a table of our own
+      loose[name] = v
     else
       return unknown(op, name)
     end
+  end
+  if loose then
+    if body ~= nil then return fail(op, next(loose), "give either body or body fields, not both") end
+    body = loose
   end
   for _, d in ipairs(DEFAULTS) do
     local name, source = d[1], d[2]
