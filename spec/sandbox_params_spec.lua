@@ -3,6 +3,7 @@
 -- Never silently ignored. The operations come from the routes themselves (support.sandbox_ops).
 local helpers = require "support.helpers"
 local served = require "support.sandbox_ops"
+local raw_http = require "support.raw_http"
 local iblai = require "iblai"
 
 local BOGUS = "zz-matches-nothing"
@@ -32,8 +33,8 @@ describe("the sandbox's query parameters", function()
       if name == "user_id" then return user end
       return ids[name]
     end)
-    local raw = assert(client.session:request(client:prepare { path = path, query = query }))
-    return raw.status, raw.body
+    local status, _, body = raw_http.request(sb.url, { path = path, query = query })
+    return status, body
   end
 
   local function items_in(text)

@@ -1,6 +1,7 @@
 --- JSON for the sandbox. Answers are written with sorted keys (two runs can be diffed) and
 -- every empty table as [] unless it is marked as an object, because lua-cjson 2.1.0 writes {}
--- and keeps no order. Request bodies are read strictly: bounded nesting, finite numbers only.
+-- and keeps no order. Request bodies are read by the core's decoder, then strictly checked:
+-- bounded nesting, finite numbers only.
 local cjson = require "cjson.safe"
 local core = require "iblai.core"
 
@@ -11,9 +12,6 @@ local M = {}
 
 M.MAX_DEPTH = 32 -- request bodies nesting deeper are refused; answers never come close
 
-local reader = cjson.new()
-reader.decode_max_depth(M.MAX_DEPTH)
-reader.decode_invalid_numbers(false) -- no NaN, Infinity or hex literals
 local state_io = cjson.new()
 state_io.encode_max_depth(M.MAX_DEPTH + 16)
 
@@ -129,31 +127,39 @@ function M.encode(v)
   return table.concat(out, "", 1, n)
 end
 
--- The first non-finite number inside v, as a path such as "about_user" or "items[2].x".
-local function non_finite(v, path)
-  if type(v) == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then return path ~= "" and path or "the body" end
-  elseif type(v) == "table" then
-    for k, x in pairs(v) do
-      local at = non_finite(x, type(k) == "number" and ("%s[%d]"):format(path, k - 1)
-        or (path == "" and k or path .. "." .. k))
-      if at then return at end
+local function at(path, k)
+  if type(k) == "number" then return ("%s[%d]"):format(path, k - 1) end
+  return path == "" and k or path .. "." .. k
+end
+
+-- What is wrong with a decoded body table (nesting, a non-finite number), or nil. Whole floats
+-- become integers on the way, as DRF takes 3.0 for an integer field.
+local function inspect(t, path, depth)
+  if depth > M.MAX_DEPTH then return ("the body nests deeper than %d levels"):format(M.MAX_DEPTH) end
+  for k, v in pairs(t) do
+    local tv = type(v)
+    if tv == "number" then
+      if v ~= v or v == math.huge or v == -math.huge then
+        return ("the number at %s is out of range (only finite numbers are accepted)"):format(at(path, k))
+      end
+      if mtype(v) == "float" then t[k] = math.tointeger(v) or v end
+    elseif tv == "table" then
+      local err = inspect(v, at(path, k), depth + 1)
+      if err then return err end
     end
   end
 end
 
 --- Reads a request body: the value, or nil and a message that says what is wrong with it.
 function M.decode_body(text)
-  local v, err = reader.decode(text)
-  if v == nil then
-    if err and err:find("too many nested", 1, true) then
-      return nil, ("the body nests deeper than %d levels"):format(M.MAX_DEPTH)
-    end
-    return nil, err or "the body is not JSON"
+  local v, err = core.json_decode(text)
+  if v == nil then return nil, err or "the body is not JSON" end
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    return nil, "the body is a number out of range"
   end
-  local at = non_finite(v, "")
-  if at then return nil, ("the number at %s is out of range (only finite numbers are accepted)"):format(at) end
-  return core.integralize(v)
+  err = type(v) == "table" and inspect(v, "", 1)
+  if err then return nil, err end
+  return v
 end
 
 --- The state file's text (lua-cjson: fast; the sandbox never stores NaN, Infinity or deep nesting).
@@ -161,11 +167,9 @@ function M.encode_state(state)
   return state_io.encode(state)
 end
 
---- Reads a state file's text; whole numbers come back as integers.
+--- Reads a state file's text (the core's decoder keeps whole numbers as integers).
 function M.decode_state(text)
-  local v, err = state_io.decode(text)
-  if v == nil then return nil, err end
-  return core.integralize(v)
+  return core.json_decode(text)
 end
 
 return M
