@@ -161,6 +161,7 @@ return function(router, model)
     return respond.json(200, out)
   end)
 
+  -- Rows of the schema's ConversationMessage (the spec's example shows other fields).
   report("transcripts/", { default_days = 3650 }, function(req, first, stop)
     local wanted = {}
     for t in (req.query.topics or ""):gmatch("[^,]+") do wanted[t] = true end

@@ -173,7 +173,7 @@ return function(router, model)
 
   router:add(MENTOR .. "ai-user-profile-memory/", {
     GET = for_user(function(_, _, user) return respond.json(200, s.tags[user.username] or {}) end),
-    POST = for_user(function(req, _, user)
+    POST = for_user(function(req, _, user) -- answers {tag, detail} as the schema says (its example differs)
       local fields, err = body.read(req, "ai_mentor_orgs_users_ai_user_profile_memory_create")
       if not fields then return err end
       local tags = s.tags[user.username] or {}
