@@ -170,3 +170,61 @@ describe("iblai call and iblai ops", function()
     assert.equal(1, code)
   end)
 end)
+
+describe("iblai call when things go wrong", function()
+  local sb, env
+
+  setup(function()
+    sb = helpers.sandbox("--users", "300", "--latency", "40")
+    env = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "k", IBLAI_ORG = "main", IBLAI_USERNAME = "u" }
+  end)
+
+  teardown(function()
+    sb.stop()
+  end)
+
+  local function shell(cmd)
+    local vars = {}
+    for k, v in pairs(env) do vars[#vars + 1] = "export " .. k .. "=" .. helpers.quote(v) .. "; " end
+    local err = os.tmpname()
+    local ok, _, code = os.execute(table.concat(vars) .. "{ " .. cmd .. "; } 2>" .. err)
+    local f = assert(io.open(err))
+    local text = f:read("a")
+    f:close()
+    os.remove(err)
+    return ok and 0 or code, text
+  end
+
+  it("exits 1 with one line when the output cannot be written", function()
+    local prog = helpers.quote(helpers.program)
+    for _, extra in ipairs { "", " --paginate" } do
+      local code, err = shell(prog .. " call core_platform_users_retrieve page_size=2" .. extra .. " >/dev/full")
+      assert.equal(1, code, extra)
+      assert.matches("^iblai call: could not write the output: [^\n]+\n$", err)
+    end
+    -- a closed pipe with SIGPIPE ignored: the walk stops at the first failed write
+    local status = os.tmpname()
+    local _, err = shell("trap '' PIPE; { " .. prog .. " call core_platform_users_retrieve page_size=2 --paginate; " ..
+      "echo $? > " .. status .. "; } | true")
+    local f = assert(io.open(status))
+    local code = tonumber(f:read("l"))
+    f:close()
+    os.remove(status)
+    assert.equal(1, code)
+    assert.matches("could not write the output", err)
+  end)
+
+  it("exits 130 when Ctrl-C stops a walk", function()
+    local code, err = shell("sh -c " .. helpers.quote(helpers.quote(helpers.program) ..
+      " call core_platform_users_retrieve page_size=1 --paginate >/dev/null & pid=$!; sleep 0.6; kill -INT $pid; wait $pid"))
+    assert.equal(130, code)
+    assert.matches("interrupted", err)
+    assert.not_matches("traceback", err)
+  end)
+
+  it("exits 2 with one line for --paginate on an operation without pages", function()
+    local code, _, err = helpers.run({ "call", "ai_mentor_orgs_users_artifacts_retrieve", "id=1", "--paginate" }, env)
+    assert.equal(2, code)
+    assert.matches("^iblai call: [^\n]+without %-%-paginate\n$", err)
+  end)
+end)

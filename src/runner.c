@@ -89,6 +89,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, strncmp(msg, "iblai: ", 7) == 0 ? "%s\n" : "iblai: %s\n", msg);
       code = 1;
     }
+  } else if (interrupted) { /* a command caught the interruption: Ctrl-C still means 130 */
+    fprintf(stderr, "iblai: interrupted\n");
+    code = 130;
   } else {
     code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
   }

@@ -10,7 +10,7 @@
 #include <time.h>
 #include "internal.h"
 
-#define MAX_HEADER_BYTES (256 * 1024) /* a response's header block; beyond it the server is broken */
+#define MAX_HEADER_BYTES CURL_MAX_HTTP_HEADER /* curl's own limit for one header (100 KB) */
 
 typedef iblai_transfer transfer;
 
@@ -444,6 +444,8 @@ static int rebuild_headers(iblai_session *s, transfer *t) {
 void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
   CURL *e = t->easy;
   t->rc = rc;
+  /* curl answers a header line over its limit with "out of memory": the answer had begun */
+  if (rc == CURLE_OUT_OF_MEMORY && t->head_in.len > 0) t->head_too_large = 1;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   char *location = NULL;
   if (rc == CURLE_OK && is_redirect(t->status) && s->max_redirects > 0) {
@@ -577,7 +579,7 @@ static int push_failure(lua_State *L, transfer *t) {
     iblai_error_push(L, "too_large", lua_tostring(L, -1));
     lua_remove(L, -2);
   } else if (t->head_too_large) {
-    iblai_error_push(L, "too_large", "the response headers are larger than 256 KB; the server's answer is broken");
+    iblai_error_push(L, "too_large", "the response headers are larger than 100 KB; the server's answer is broken");
   } else {
     const char *kind = "network", *what = curl_easy_strerror(t->rc), *hint = NULL;
     switch (t->rc) {

@@ -1,5 +1,6 @@
 #!/bin/sh
-# make demo: start the sandbox on a free port, run the main example against it, stop it.
+# make demo: start the sandbox on a free port, run the main example against it, write the
+# cohort report (demo-out/cohort-report.html) and print it as Markdown, stop the sandbox.
 set -eu
 cd "$(dirname "$0")/.."
 portfile=$(mktemp)
@@ -13,3 +14,9 @@ admin=$(curl -s -H "Authorization: Api-Token demo" "http://127.0.0.1:$port/api/c
   sed 's/.*"username":"\([^"]*\)".*/\1/')
 IBLAI_BASE_URL="http://127.0.0.1:$port" IBLAI_API_KEY=demo IBLAI_ORG=main IBLAI_USERNAME="$admin" \
   build/bin/iblai examples/org_overview.lua
+export IBLAI_BASE_URL="http://127.0.0.1:$port" IBLAI_API_KEY=demo IBLAI_ORG=main IBLAI_USERNAME="$admin"
+mkdir -p demo-out
+start=$(date -u -d '83 days ago' +%Y-%m-%d)
+build/bin/iblai cohort-report --start "$start" --aggregation weekly --out demo-out/cohort-report.html
+echo
+build/bin/iblai cohort-report --start "$start" --aggregation weekly

@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 pkgs="lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check lua-argparse lua-yaml
-libmicrohttpd-dev luarocks valgrind pkg-config make gcc curl wrk"
+libmicrohttpd-dev lua-socket luarocks valgrind pkg-config make gcc curl wrk"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -33,4 +33,20 @@ if [ ! -x node_modules/.bin/prism ] || [ ! -d node_modules/@iblai/iblai-api ]; t
   fi
   echo "installing the npm development tools (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# Headless Chromium and poppler-utils render the HTML cohort report in its specs (tests only;
+# the report itself needs neither).
+browser=""
+for p in chromium poppler-utils; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || browser="$browser $p"
+done
+if [ -n "$browser" ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing the test-only browser:$browser"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $browser >/dev/null
+  else
+    echo "the HTML report's specs need: sudo apt-get install -y$browser" >&2
+  fi
 fi

@@ -21,11 +21,15 @@ function M.start_server(script, ...)
   assert(port, "server did not start: " .. tostring(line))
   local server = { port = tonumber(port), pid = tonumber(pid), pipe = pipe }
   server.url = "http://127.0.0.1:" .. port
-  -- SIGTERM lets the server close cleanly; a non-zero exit (valgrind's 99) fails the spec.
-  function server.stop()
-    os.execute("kill -TERM " .. server.pid .. " 2>/dev/null")
+  -- Waits for the server to end; a non-zero exit (valgrind's 99) fails the spec.
+  function server.wait()
     local _, how, code = server.pipe:close()
     assert(how == "exit" and code == 0, ("server %s ended by %s %s"):format(script, how, code))
+  end
+  -- SIGTERM lets the server close cleanly.
+  function server.stop()
+    os.execute("kill -TERM " .. server.pid .. " 2>/dev/null")
+    server.wait()
   end
   return server
 end

@@ -61,8 +61,15 @@ local routes = {
     return reply({ rows = items(first, math.min(N.analytics, first + limit - 1)), page = page, limit = limit,
       total_records = N.analytics, total_pages = (N.analytics + limit - 1) // limit, metrics = {}, total_cost = 0 })
   end,
-  -- next_page integers; page / page_size
+  -- next_page integers; page / page_size. X-Trap breaks the envelope: "repeat" (no count, always
+  -- next_page 2), "huge" (a count of 10^12, no items), "half" and "vast" (next_page 1.5 and 1e300)
   ["/api/catalog/access_requests/course/manage/"] = function(req)
+    local trap = req.headers["x-trap"]
+    if trap == "repeat" then return reply({ results = items(1, 2), next_page = 2, previous_page = json.null }) end
+    if trap == "huge" then return reply({ count = 1e12, results = json.empty_array, next_page = 2 }) end
+    if trap == "half" or trap == "vast" then
+      return reply({ results = items(1, 2), next_page = trap == "half" and 1.5 or 1e300 })
+    end
     local page, size = num(req.query.page, 1), num(req.query.page_size, 10)
     local first = (page - 1) * size + 1
     local last = math.min(N.next_page, first + size - 1)
@@ -79,6 +86,7 @@ local function session_route(req, kind)
   if kind == "chain" and step < 4 then next_link = base .. "?step=" .. (step + 1) end
   if kind == "cycle" then next_link = base .. "?step=" .. (step == 2 and 1 or 2) end
   if kind == "away" then next_link = "http://localhost:" .. req.headers.host:match(":(%d+)") .. req.path .. "?step=2" end
+  if kind == "relative" and step < 4 then next_link = "?step=" .. (step + 1) end -- resolved against the page
   return reply({ count = 12, results = items(step * 3 - 2, step * 3), next = next_link, previous = json.null })
 end
 

@@ -78,6 +78,19 @@ local server = assert(httpd.new {
   handler = function(req)
     local route = routes[req.path]
     if route then return route(req) end
+    -- A DRF listing of 57 items whose every page fails once with a 503 before it answers.
+    if req.path == "/api/ai-analytics/orgs/flaky/users/u/chat-history/" then
+      local page, size = tonumber(req.query.page) or 1, tonumber(req.query.page_size) or 10
+      local key = "flaky" .. page .. "/" .. size .. (req.headers["x-round"] or "")
+      hits[key] = (hits[key] or 0) + 1
+      if hits[key] == 1 then return reply(503, { detail = "try again" }) end
+      local results = {}
+      for i = (page - 1) * size + 1, math.min(57, page * size) do results[#results + 1] = { id = i } end
+      return reply(200, { count = 57, results = results, next = json.null, previous = json.null })
+    end
+    -- An org named json<literal> answers that JSON literal (true, false, null, ...).
+    local literal = req.path:match("^/api/.-/orgs/json(%a+)/")
+    if literal then return reply(200, literal) end
     -- Any API path echoes the request, so specs can see what an operation call built.
     if req.path:sub(1, 5) == "/api/" then return routes["/echo"](req) end
     return reply(404, { detail = "Not found." })

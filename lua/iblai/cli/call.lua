@@ -1,6 +1,7 @@
 --- iblai call OPERATION [name=value ...] [--paginate] [--body JSON|@file]
 local argparse = require "argparse"
 local args_parse = require("iblai.cli.args").parse
+local errors = require "iblai.errors"
 local json = require "iblai.json"
 local ops = require "iblai.ops"
 
@@ -62,6 +63,19 @@ local function fail(err)
   return 1
 end
 
+-- Writes a line to stdout; a full disk or a closed pipe ends the command instead of going on.
+local function emit(text)
+  local ok, err = io.stdout:write(text, "\n")
+  if not ok then error({ write_failed = err }, 0) end
+end
+
+local function finish_output()
+  local ok, err = io.stdout:flush()
+  if ok then return 0 end
+  io.stderr:write("iblai call: could not write the output: ", tostring(err), "\n")
+  return 1
+end
+
 function M.main(args, prog)
   local p = parser(prog)
   local opts = args_parse(p, args)
@@ -90,28 +104,45 @@ function M.main(args, prog)
     end
     params.body = body
   end
+  if opts.paginate and not op.envelope then
+    io.stderr:write(("iblai call: %s does not return pages; run it without --paginate\n"):format(op.id))
+    return 2
+  end
   local client, err = require("iblai").from_env { base_url = opts.base_url, org = opts.org, username = opts.username }
   if not client then return fail(err) end
   if opts.paginate then
     local walked, werr = pcall(function()
-      for item in client:each(op.id, params) do io.write(json.encode(item), "\n") end
+      for item in client:each(op.id, params) do emit(json.encode(item)) end
     end)
     client:close()
-    if not walked then return fail(werr) end
-    return 0
+    if not walked then
+      if type(werr) == "table" and werr.write_failed then
+        io.stderr:write("iblai call: could not write the output: ", tostring(werr.write_failed), "\n")
+        return 1
+      end
+      if errors.is(werr) then return fail(werr) end
+      error(werr, 0) -- an interruption or a bug: the program reports it
+    end
+    return finish_output()
   end
   local req, res
   req, err = client:prepare_call(op.id, params)
   if req then res, err = client:request(req) end
   client:close()
   if not res then return fail(err) end
-  if res.body == nil then return 0 end
-  if type(res.body) == "string" and not (res.headers["content-type"] or ""):find("json", 1, true) then
-    io.write(res.body, res.body:sub(-1) == "\n" and "" or "\n") -- text such as CSV, as the server sent it
-  else
-    io.write(json.encode(res.body), "\n")
+  if res.body ~= nil then
+    local text = res.body
+    if type(text) ~= "string" or (res.headers["content-type"] or ""):find("json", 1, true) then
+      text = json.encode(text)
+    end
+    -- text such as the export's CSV goes out as the server sent it, not as a JSON string
+    local ok, werr = io.stdout:write(text, text:sub(-1) == "\n" and "" or "\n")
+    if not ok then
+      io.stderr:write("iblai call: could not write the output: ", tostring(werr), "\n")
+      return 1
+    end
   end
-  return 0
+  return finish_output()
 end
 
 return M

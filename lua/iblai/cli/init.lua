@@ -8,6 +8,8 @@ M.commands = {
   { name = "call", module = "iblai.cli.call", summary = "call any operation: iblai call OPERATION name=value ..." },
   { name = "ops", module = "iblai.cli.ops", summary = "list operations: iblai ops [PATTERN]" },
   { name = "sandbox", module = "iblai.cli.sandbox", summary = "a local simulator of the Data Manager" },
+  { name = "cohort-report", module = "iblai.cli.cohort_report",
+    summary = "new and returning users, activity, topics, sentiment (md, csv, json, html)" },
 }
 
 local USAGE = [[

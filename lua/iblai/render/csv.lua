@@ -1,0 +1,105 @@
+--- The cohort report as CSV: one tidy table per section, each after a "# section" line, the
+-- tables separated by a blank line. Fields are quoted as RFC 4180 says; a missing figure (its
+-- call failed) is an empty field; numbers are plain (no separators), shares in percent.
+local shape = require "iblai.workflows.cohort_report.shape"
+
+local M = {}
+
+--- One CSV field.
+-- @param v string, number, boolean or nil
+-- @return string
+function M.field(v)
+  if v == nil then return "" end
+  local s = tostring(v)
+  if s:find('[",\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
+local function line(values, n)
+  local out = {}
+  for i = 1, n do out[i] = M.field(values[i]) end
+  return table.concat(out, ",")
+end
+
+local function section(name, head, rows)
+  local out = { "# " .. name, line(head, #head) }
+  for _, r in ipairs(rows) do out[#out + 1] = line(r, #head) end
+  return table.concat(out, "\n")
+end
+
+local function summary(report)
+  local t, p, c = report.totals, report.previous or {}, report.change or {}
+  local rows = {}
+  for _, k in ipairs { "new_users", "veteran_users", "returning_share", "registered", "conversations", "sessions",
+    "avg_messages", "avg_daily_active_users", "peak_daily_active_users", "active_users", "messages" } do
+    rows[#rows + 1] = { k, t[k], p[k], c[k] }
+  end
+  return section("summary", { "metric", "value", "previous", "change_percent" }, rows)
+end
+
+local function periods(report)
+  local rows = {}
+  for i, p in ipairs(report.periods) do
+    rows[i] = { p.start, p["end"], p.new_users, p.veteran_users, p.returning_share, p.registered, p.conversations,
+      p.sessions, p.avg_messages, p.avg_daily_active_users }
+  end
+  return section("periods", { "start", "end", "new_users", "veteran_users", "returning_share", "registered",
+    "conversations", "sessions", "avg_messages", "avg_daily_active_users" }, rows)
+end
+
+local function daily(report)
+  local rows = {}
+  for i, d in ipairs(report.daily_active_users) do rows[i] = { d.date, d.users } end
+  return section("daily_active_users", { "date", "users" }, rows)
+end
+
+local function topics(report)
+  local rows = {}
+  for i, tp in ipairs(report.topics) do
+    local mix = tp.sentiment
+    rows[i] = { i, tp.name, tp.conversations, tp.share }
+    for _, k in ipairs(shape.SENTIMENTS) do rows[i][#rows[i] + 1] = mix and (mix[k] or 0) end
+  end
+  local head = { "rank", "topic", "conversations", "share" }
+  for _, k in ipairs(shape.SENTIMENTS) do head[#head + 1] = k end
+  return section("topics", head, rows)
+end
+
+local function sentiment(report)
+  local s, rows = report.sentiment, {}
+  if s then
+    for i, k in ipairs(s.names) do rows[i] = { k, s.counts[k], s.shares[k] } end
+  end
+  return section("sentiment", { "sentiment", "conversations", "share" }, rows)
+end
+
+local function overview(report)
+  local rows = {}
+  for _, k in ipairs(shape.OVERVIEW) do
+    local f = report.overview and report.overview[k]
+    if f then rows[#rows + 1] = { k, f.total, f.change } end
+  end
+  return section("overview", { "metric", "total", "change_percent" }, rows)
+end
+
+local function errors(report)
+  local rows = {}
+  for i, e in ipairs(report.errors) do rows[i] = { e.call, e.operation, e.message } end
+  return section("errors", { "call", "operation", "message" }, rows)
+end
+
+--- Renders the report as CSV (one record a line).
+-- @param report the table cohort_report.run returns
+-- @return string
+function M.render(report)
+  local r = report.range
+  local parts = {
+    section("range", { "start", "end", "aggregation", "mentor", "days", "org" },
+      { { r.start, r["end"], r.aggregation, r.mentor, r.days, report.org } }),
+    summary(report), periods(report), daily(report), topics(report), sentiment(report), overview(report),
+  }
+  if #report.errors > 0 then parts[#parts + 1] = errors(report) end
+  return table.concat(parts, "\n\n") .. "\n"
+end
+
+return M

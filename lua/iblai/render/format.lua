@@ -1,0 +1,114 @@
+--- Numbers, changes, period names and figure labels as the cohort report's renderers show them.
+local M = {}
+
+--- What a missing figure (its call failed) shows as.
+M.MISSING = "n/a"
+
+--- Names of the org overview figures (the API's month-over-month view).
+M.OVERVIEW_LABELS = {
+  conversation_volume = "Conversations", users = "Active users", topics = "Topics discussed",
+  user_rating = "User rating", registered_users = "Registered users", new_users = "New users",
+  unique_users = "Unique users", veteran_users = "Returning users",
+}
+
+--- A whole number with thousands separators; a fraction with one decimal.
+-- @param n number or nil
+-- @return string ("1,234", "15.4", or MISSING for nil)
+function M.number(n)
+  if n == nil then return M.MISSING end
+  local text
+  if math.type(n) == "integer" or n == math.floor(n) then
+    text = ("%d"):format(math.floor(n))
+  else
+    text = ("%.1f"):format(n)
+  end
+  local sign, int, rest = text:match("^(-?)(%d+)(.*)$")
+  int = int:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+  return sign .. int .. rest
+end
+
+--- A share in percent: "94%", or "2.5%" below ten; a dash when there was no whole to share.
+-- @param p number (0..100) or nil
+-- @return string
+function M.percent(p)
+  if p == nil then return "–" end
+  if p ~= 0 and math.abs(p) < 10 and p ~= math.floor(p) then return ("%.1f%%"):format(p) end
+  return ("%d%%"):format(math.floor(p + 0.5))
+end
+
+--- A change in percent with its sign: "+12%", "-5%", "±0%"; "new" when it grew from zero.
+-- @param c number or nil (nil: unknown or from zero)
+-- @param now the current figure (tells "new" from unknown when c is nil)
+-- @param minus the minus sign to use ("-" by default; HTML passes U+2212)
+-- @return string
+function M.change(c, now, minus)
+  if c == nil then return (now ~= nil and now ~= 0) and "new" or M.MISSING end
+  if c == 0 then return "±0%" end
+  local mag = math.abs(c)
+  local text = mag < 10 and mag ~= math.floor(mag) and ("%.1f%%"):format(mag) or ("%d%%"):format(math.floor(mag + 0.5))
+  return (c > 0 and "+" or (minus or "-")) .. text
+end
+
+local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
+
+local function parts(date)
+  local y, m, d = date:match("^(%d+)%-(%d+)%-(%d+)$")
+  return tonumber(y), tonumber(m), tonumber(d)
+end
+
+--- A period as a table row names it: the day, "from to", or the month.
+-- @param row a report period {start, end, days}
+-- @param aggregation "daily", "weekly" or "monthly"
+-- @return string
+function M.period(row, aggregation)
+  if aggregation == "daily" then return row.start end
+  if aggregation == "monthly" then
+    local y, m, d = parts(row.start)
+    local ey, em, ed = parts(row["end"])
+    local full_end = ed == ({ 31, (y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0)) and 29 or 28, 31, 30, 31, 30,
+      31, 31, 30, 31, 30, 31 })[em]
+    if d == 1 and full_end and ey == y then return ("%s %d"):format(MONTHS[m], y) end
+    if ey == y and em == m then return ("%s %d–%d, %d"):format(MONTHS[m], d, ed, y) end
+  end
+  return row.start .. " to " .. row["end"]
+end
+
+--- A short axis label for a period start: "Oct 5", or "Oct 2026" for months.
+-- @param date "YYYY-MM-DD"
+-- @param aggregation "daily", "weekly" or "monthly"
+-- @return string
+function M.short(date, aggregation)
+  local y, m, d = parts(date)
+  if aggregation == "monthly" then return ("%s %d"):format(MONTHS[m], y) end
+  return ("%s %d"):format(MONTHS[m], d)
+end
+
+--- What one period is called in running text.
+-- @param aggregation "daily", "weekly" or "monthly"
+-- @return singular noun
+function M.unit(aggregation)
+  return ({ daily = "day", weekly = "week", monthly = "month" })[aggregation] or "period"
+end
+
+--- The label of a time axis cut into periods: "day", or "week starting" / "month starting".
+-- @param aggregation "daily", "weekly" or "monthly"
+-- @return string
+function M.axis(aggregation)
+  if aggregation == "daily" then return "day" end
+  return M.unit(aggregation) .. " starting"
+end
+
+--- The one line that sums up new and returning users.
+-- @param totals the report's totals
+-- @param n number of periods
+-- @param aggregation of the periods
+-- @return string
+function M.cohorts_line(totals, n, aggregation)
+  if (totals.new_users or 0) + (totals.veteran_users or 0) == 0 then
+    return "No new or returning users in this range."
+  end
+  return ("%s new and %s returning users across %d %ss; returning users were %s of them."):format(
+    M.number(totals.new_users), M.number(totals.veteran_users), n, M.unit(aggregation), M.percent(totals.returning_share))
+end
+
+return M

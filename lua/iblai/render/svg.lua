@@ -1,0 +1,303 @@
+--- Small inline SVG charts for the HTML report: stacked bars, a line, horizontal bars and a
+-- share bar. Each chart is one <svg> with role="img", a <title> and a <desc> that name it for
+-- screen readers, axis labels, a legend, and a <title> on every bar or point (the tooltip).
+-- Bars carry class="bar bar-<series>", so a check can count them. No script, no fonts, no files.
+local M = {}
+
+local FONT = 12
+
+--- Escapes text for XML content and attribute values.
+-- @param s any value (tostring'd)
+-- @return string
+function M.escape(s)
+  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
+    ["'"] = "&#39;" }))
+end
+local esc = M.escape
+
+local function num(x)
+  if math.type(x) == "integer" then return tostring(x) end
+  local s = ("%.2f"):format(x):gsub("0+$", ""):gsub("%.$", "")
+  return s == "-0" and "0" or s
+end
+
+--- Round axis steps (1, 2, 2.5 or 5 times a power of ten) so about `count` ticks span 0..max.
+-- @param max the largest value
+-- @param count wanted number of intervals
+-- @param whole true when only whole numbers make sense (counts)
+-- @return step, top (the axis maximum, a multiple of step)
+function M.ticks(max, count, whole)
+  if not max or max <= 0 then return 1, whole and 4 or 1 end
+  local raw = max / (count or 4)
+  local mag = 10 ^ math.floor(math.log(raw, 10))
+  local step
+  for _, f in ipairs { 1, 2, 2.5, 5, 10 } do
+    step = f * mag
+    if step >= raw then break end
+  end
+  if whole then step = math.max(1, math.ceil(step)) end
+  local top = math.ceil(max / step - 1e-9) * step
+  return step, top
+end
+
+local function tick_label(v)
+  if v == math.floor(v) then
+    local s = ("%d"):format(math.floor(v))
+    return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
+  end
+  return num(v)
+end
+
+-- The opening of a chart: the element, its accessible name and description.
+local function open(o, w, h)
+  local id = esc(o.id)
+  return {
+    ('<svg class="chart" viewBox="0 0 %d %d" width="100%%" preserveAspectRatio="xMidYMid meet" role="img" '
+      .. 'aria-labelledby="%s-title %s-desc" xmlns="http://www.w3.org/2000/svg" font-size="%d">'):format(w, h, id, id, FONT),
+    ('<title id="%s-title">%s</title>'):format(id, esc(o.title)),
+    ('<desc id="%s-desc">%s</desc>'):format(id, esc(o.desc or o.title)),
+  }
+end
+
+-- A legend of swatches in one row starting at x, y.
+local function legend(out, entries, x, y)
+  for _, e in ipairs(entries) do
+    out[#out + 1] = ('<rect class="swatch" x="%s" y="%s" width="12" height="12" rx="2" fill="%s"/>'):format(
+      num(x), num(y - 10), e.color)
+    out[#out + 1] = ('<text class="legend" x="%s" y="%s">%s</text>'):format(num(x + 17), num(y), esc(e.name))
+    x = x + 17 + #e.name * 7 + 22
+  end
+end
+
+-- Horizontal grid lines and y tick labels for 0..top.
+local function y_axis(out, left, top_y, plot_w, plot_h, step, top, label)
+  local v = 0
+  while v <= top + 1e-9 do
+    local y = top_y + plot_h - v / top * plot_h
+    out[#out + 1] = ('<line class="grid" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#e5e7eb"/>'):format(
+      num(left), num(left + plot_w), num(y), num(y))
+    out[#out + 1] = ('<text class="tick" x="%s" y="%s" text-anchor="end" fill="#6b7280">%s</text>'):format(
+      num(left - 6), num(y + 4), tick_label(v))
+    v = v + step
+  end
+  out[#out + 1] = ('<text class="axis-label" transform="translate(14 %s) rotate(-90)" text-anchor="middle" '
+    .. 'fill="#374151">%s</text>'):format(num(top_y + plot_h / 2), esc(label))
+end
+
+-- X labels under some of n slots (at most `room` of them, evenly spaced, always the first).
+local function x_labels(out, labels, xs, y, room)
+  local n = #labels
+  local every = math.max(1, math.ceil(n / room))
+  for i = 1, n, every do
+    out[#out + 1] = ('<text class="tick" x="%s" y="%s" text-anchor="middle" fill="#6b7280">%s</text>'):format(
+      num(xs[i]), num(y), esc(labels[i]))
+  end
+end
+
+local function empty_note(out, x, y, text)
+  out[#out + 1] = ('<text class="empty" x="%s" y="%s" text-anchor="middle" fill="#6b7280" font-size="14">%s</text>')
+    :format(num(x), num(y), esc(text))
+end
+
+--- Stacked vertical bars, one stack per category.
+-- @param o table: id, title, desc, labels (one per category), series ({name, key, color, values}),
+--   y_label, x_label, tip(i, series) -> tooltip text, empty (text shown when every value is 0),
+--   width (760), height (300)
+-- @return SVG text
+function M.stacked_bars(o)
+  local w, h = o.width or 760, o.height or 300
+  local left, right, top_y, bottom = 58, 12, 34, 48
+  local pw, ph = w - left - right, h - top_y - bottom
+  local n = #o.labels
+  local max = 0
+  for i = 1, n do
+    local s = 0
+    for _, ser in ipairs(o.series) do s = s + (ser.values[i] or 0) end
+    max = math.max(max, s)
+  end
+  local step, top = M.ticks(max, 4, true)
+  local out = open(o, w, h)
+  legend(out, o.series, left, 16)
+  y_axis(out, left, top_y, pw, ph, step, top, o.y_label)
+  local slot = pw / math.max(n, 1)
+  -- Gaps while there is room for them; never bars so wide they read as blocks.
+  local bw = slot > 6 and math.min(slot * 0.72, 90) or slot
+  local xs = {}
+  for i = 1, n do
+    local x = left + (i - 1) * slot + (slot - bw) / 2
+    xs[i] = x + bw / 2
+    local base = top_y + ph
+    for _, ser in ipairs(o.series) do
+      local v = ser.values[i] or 0
+      local bh = v / top * ph
+      base = base - bh
+      out[#out + 1] = ('<rect class="bar bar-%s" x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>')
+        :format(ser.key, num(x), num(base), num(bw), num(bh), ser.color, esc(o.tip(i, ser)))
+    end
+  end
+  out[#out + 1] = ('<line class="axis" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#9ca3af"/>'):format(
+    num(left), num(left + pw), num(top_y + ph), num(top_y + ph))
+  x_labels(out, o.labels, xs, top_y + ph + 16, math.floor(pw / 64))
+  out[#out + 1] = ('<text class="axis-label" x="%s" y="%s" text-anchor="middle" fill="#374151">%s</text>'):format(
+    num(left + pw / 2), num(h - 6), esc(o.x_label))
+  if max == 0 and o.empty then empty_note(out, left + pw / 2, top_y + ph / 2, o.empty) end
+  out[#out + 1] = "</svg>"
+  return table.concat(out, "\n")
+end
+
+--- A line over time, with its area shaded and a dashed line at the average.
+-- @param o table: id, title, desc, labels, values, name (legend), color, y_label, x_label,
+--   tip(i) -> tooltip text, average (drawn when given), empty, width (760), height (300)
+-- @return SVG text
+function M.line(o)
+  local w, h = o.width or 760, o.height or 300
+  local left, right, top_y, bottom = 58, 16, 34, 48
+  local pw, ph = w - left - right, h - top_y - bottom
+  local n = #o.values
+  local max = 0
+  for _, v in ipairs(o.values) do max = math.max(max, v) end
+  local step, top = M.ticks(max, 4, true)
+  local out = open(o, w, h)
+  local entries = { { name = o.name, color = o.color } }
+  if o.average then entries[2] = { name = "average " .. num(o.average), color = "#9ca3af" } end
+  legend(out, entries, left, 16)
+  y_axis(out, left, top_y, pw, ph, step, top, o.y_label)
+  local xs, pts = {}, {}
+  local base = top_y + ph
+  for i, v in ipairs(o.values) do
+    xs[i] = n == 1 and left + pw / 2 or left + (i - 1) * pw / (n - 1)
+    pts[i] = num(xs[i]) .. "," .. num(base - v / top * ph)
+  end
+  if n > 0 then
+    out[#out + 1] = ('<path class="area" d="M%s,%s L%s L%s,%s Z" fill="%s" fill-opacity="0.12"/>'):format(
+      num(xs[1]), num(base), table.concat(pts, " L"), num(xs[n]), num(base), o.color)
+    out[#out + 1] = ('<polyline class="line" points="%s" fill="none" stroke="%s" stroke-width="2.2" '
+      .. 'stroke-linejoin="round" stroke-linecap="round"/>'):format(table.concat(pts, " "), o.color)
+  end
+  if o.average and o.average > 0 then
+    local y = base - o.average / top * ph
+    out[#out + 1] = ('<line class="average" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#9ca3af" stroke-dasharray="5 4"/>')
+      :format(num(left), num(left + pw), num(y), num(y))
+  end
+  -- A point per day while they stay apart; each carries its tooltip.
+  local r = n <= 62 and 3 or (n <= 400 and 1.6 or 0)
+  if r > 0 then
+    for i, v in ipairs(o.values) do
+      out[#out + 1] = ('<circle class="point" cx="%s" cy="%s" r="%s" fill="%s"><title>%s</title></circle>'):format(
+        num(xs[i]), num(base - v / top * ph), num(r), o.color, esc(o.tip(i)))
+    end
+  end
+  out[#out + 1] = ('<line class="axis" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#9ca3af"/>'):format(
+    num(left), num(left + pw), num(base), num(base))
+  x_labels(out, o.labels, xs, base + 16, math.floor(pw / 72))
+  out[#out + 1] = ('<text class="axis-label" x="%s" y="%s" text-anchor="middle" fill="#374151">%s</text>'):format(
+    num(left + pw / 2), num(h - 6), esc(o.x_label))
+  if max == 0 and o.empty then empty_note(out, left + pw / 2, top_y + ph / 2, o.empty) end
+  out[#out + 1] = "</svg>"
+  return table.concat(out, "\n")
+end
+
+--- Horizontal bars, one per item, largest first as given.
+-- @param o table: id, title, desc, items ({label, value, tip}), name (legend), key, color,
+--   x_label, empty, width (760)
+-- @return SVG text
+function M.hbars(o)
+  local w = o.width or 760
+  local left, right, top_y, row = 150, 44, 34, 26
+  local n = #o.items
+  local h = top_y + math.max(n, 2) * row + 44
+  local pw = w - left - right
+  local max = 0
+  for _, it in ipairs(o.items) do max = math.max(max, it.value) end
+  local step, top = M.ticks(max, 4, true)
+  local out = open(o, w, h)
+  legend(out, { { name = o.name, color = o.color } }, left, 16)
+  local bottom = top_y + math.max(n, 2) * row
+  local v = 0
+  while v <= top + 1e-9 do
+    local x = left + v / top * pw
+    out[#out + 1] = ('<line class="grid" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#e5e7eb"/>'):format(
+      num(x), num(x), num(top_y), num(bottom))
+    out[#out + 1] = ('<text class="tick" x="%s" y="%s" text-anchor="middle" fill="#6b7280">%s</text>'):format(
+      num(x), num(bottom + 16), tick_label(v))
+    v = v + step
+  end
+  for i, it in ipairs(o.items) do
+    local y = top_y + (i - 1) * row + 4
+    local bw = it.value / top * pw
+    local label = #it.label > 22 and it.label:sub(1, 21) .. "…" or it.label
+    out[#out + 1] = ('<text class="category" x="%s" y="%s" text-anchor="end" fill="#111827">%s</text>'):format(
+      num(left - 8), num(y + 13), esc(label))
+    out[#out + 1] = ('<rect class="bar bar-%s" x="%s" y="%s" width="%s" height="%s" rx="3" fill="%s"><title>%s</title></rect>')
+      :format(o.key, num(left), num(y), num(bw), num(row - 8), o.color, esc(it.tip))
+    out[#out + 1] = ('<text class="value" x="%s" y="%s" fill="#374151">%s</text>'):format(
+      num(left + bw + 5), num(y + 13), tick_label(it.value))
+  end
+  out[#out + 1] = ('<text class="axis-label" x="%s" y="%s" text-anchor="middle" fill="#374151">%s</text>'):format(
+    num(left + pw / 2), num(h - 6), esc(o.x_label))
+  if n == 0 and o.empty then empty_note(out, left + pw / 2, top_y + row, o.empty) end
+  out[#out + 1] = "</svg>"
+  return table.concat(out, "\n")
+end
+
+--- Whole percentages of parts that add up to exactly 100 (largest remainder).
+-- @param values list of numbers (not all zero)
+-- @return list of integers
+function M.percents(values)
+  local total, out, rest, given = 0, {}, {}, 0
+  for _, v in ipairs(values) do total = total + v end
+  for i, v in ipairs(values) do
+    local exact = v * 100 / total
+    out[i] = math.floor(exact)
+    rest[#rest + 1] = { i = i, r = exact - out[i] }
+    given = given + out[i]
+  end
+  table.sort(rest, function(a, b) if a.r ~= b.r then return a.r > b.r end return a.i < b.i end)
+  for k = 1, 100 - given do out[rest[k].i] = out[rest[k].i] + 1 end
+  return out
+end
+
+--- One bar split into the shares of a whole (sentiment), with a 0-100% axis.
+-- @param o table: id, title, desc, parts ({name, key, value, color, tip}), x_label, empty, width (760)
+-- @return SVG text
+function M.share_bar(o)
+  local w, h = o.width or 760, 128
+  local left, right, top_y, bh = 16, 16, 34, 34
+  local pw = w - left - right
+  local total = 0
+  for _, p in ipairs(o.parts) do total = total + p.value end
+  local out = open(o, w, h)
+  legend(out, o.parts, left, 16)
+  local x = left
+  local values = {}
+  for i, p in ipairs(o.parts) do values[i] = p.value end
+  local pct = total > 0 and M.percents(values) or {}
+  if total == 0 then
+    out[#out + 1] = ('<rect class="track" x="%s" y="%s" width="%s" height="%s" rx="4" fill="#f3f4f6"/>'):format(
+      num(left), num(top_y), num(pw), num(bh))
+    if o.empty then empty_note(out, left + pw / 2, top_y + 22, o.empty) end
+  end
+  for i, p in ipairs(o.parts) do
+    local pw_i = total > 0 and p.value / total * pw or 0
+    out[#out + 1] = ('<rect class="bar bar-%s" x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>')
+      :format(p.key, num(x), num(top_y), num(pw_i), num(bh), p.color, esc(p.tip))
+    if pw_i >= 44 then
+      out[#out + 1] = ('<text class="inside" x="%s" y="%s" text-anchor="middle" fill="#ffffff" font-weight="600">%s%%</text>')
+        :format(num(x + pw_i / 2), num(top_y + 22), pct[i])
+    end
+    x = x + pw_i
+  end
+  for at = 0, 100, 25 do
+    local tx = left + at / 100 * pw
+    out[#out + 1] = ('<line class="grid" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#d1d5db"/>'):format(
+      num(tx), num(tx), num(top_y + bh), num(top_y + bh + 5))
+    out[#out + 1] = ('<text class="tick" x="%s" y="%s" text-anchor="%s" fill="#6b7280">%d%%</text>'):format(
+      num(tx), num(top_y + bh + 18), at == 0 and "start" or at == 100 and "end" or "middle", at)
+  end
+  out[#out + 1] = ('<text class="axis-label" x="%s" y="%s" text-anchor="middle" fill="#374151">%s</text>'):format(
+    num(left + pw / 2), num(h - 8), esc(o.x_label))
+  out[#out + 1] = "</svg>"
+  return table.concat(out, "\n")
+end
+
+return M
