@@ -103,7 +103,7 @@ end)
 describe("iblai sandbox on the command line", function()
   it("rejects bad values in one line with exit status 2", function()
     for _, args in ipairs { { "--port", "80.5" }, { "--port", "70000" }, { "--users", "0" }, { "--fail-rate", "2" },
-      { "--today", "2026-13-01" }, { "--seed", "x" } } do
+      { "--today", "2026-13-01" }, { "--seed", "x" }, { "--env-file", "/no/such/dir/env" } } do
       local code, out, err = proc.run { "sandbox", args[1], args[2] }
       assert.equal(2, code, args[1])
       assert.equal("", out)

@@ -55,6 +55,10 @@ local function read_options(opts)
   if out.today and not require("iblai.sandbox.dates").parse(out.today) then
     return nil, ("--today must be a date such as 2026-11-24, got '%s'"):format(out.today)
   end
+  local dir = opts.env_file and (opts.env_file:match("^(.*)/[^/]*$") or ".")
+  if dir and httpd.file_kind(dir == "" and "/" or dir) ~= "directory" then
+    return nil, ("--env-file %s: the directory %s does not exist"):format(opts.env_file, dir)
+  end
   return out
 end
 
