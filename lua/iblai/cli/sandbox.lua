@@ -9,7 +9,7 @@ local function parser(prog)
   local p = argparse(prog, "A local simulator of the ibl.ai Data Manager, with one synthetic org.")
   p:option("--port", "Port on 127.0.0.1 (0 picks a free one); a port in use is an error.", "0")
   p:option("--seed", "Seed of the generated data.", "1")
-  p:option("--users", "Number of users in the org.", "50")
+  p:option("--users", "Number of users in the org (up to 20,000).", "50")
   p:option("--org", "The org key (platform_key).", "main")
   p:option("--today", "The day the data ends at; defaults to today."):argname("<YYYY-MM-DD>")
   p:option("--data", "A JSON file holding the state: loaded at start, every change synced to disk before "
@@ -46,7 +46,7 @@ end
 
 local function read_options(opts)
   local out = { org = opts.org, today = opts.today, data = opts.data, api_key = opts.api_key, script = opts.script }
-  for _, n in ipairs { { "port", 0, 65535, true }, { "seed", math.mininteger, nil, true }, { "users", 1, 100000, true },
+  for _, n in ipairs { { "port", 0, 65535, true }, { "seed", math.mininteger, nil, true }, { "users", 1, 20000, true },
     { "latency", 0, 3600000 }, { "fail-rate", 0, 1 }, { "rate-limit", 0 } } do
     local v, err = number(opts, n[1], n[2], n[3], n[4])
     if not v then return nil, err end
