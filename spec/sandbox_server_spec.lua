@@ -108,6 +108,9 @@ describe("iblai sandbox on the command line", function()
       assert.equal(2, code, args[1])
       assert.equal("", out)
       assert.matches("^iblai sandbox: " .. args[1]:gsub("%-", "%%-") .. " [^\n]*\n$", err)
+      if args[1] ~= "--env-file" and args[1] ~= "--today" then
+        assert.matches("must be a [%w ]+, got '" .. args[2]:gsub("%p", "%%%0") .. "'", err)
+      end
     end
   end)
 

@@ -38,8 +38,9 @@ local function number(opts, name, min, max, whole)
   local v = tonumber(raw)
   if whole then v = v and math.tointeger(v) end
   if not v or v ~= v or v < min or (max and v > max) then
-    return nil, ("--%s must be %s%s, got '%s'"):format(name, whole and "a whole number from " or "a number from ", min,
-      max and (" to " .. max) or " up", tostring(raw))
+    local range = min == math.mininteger and "" or (" from %s%s"):format(min, max and (" to " .. max) or " up")
+    return nil, ("--%s must be %s%s, got '%s'"):format(name, whole and "a whole number" or "a number", range,
+      tostring(raw))
   end
   return v
 end
