@@ -61,3 +61,17 @@ user=$(curl -s -H "Authorization: Api-Token bench" "$sandbox_url/api/core/platfo
 rps=$(wrk -t2 -c16 -d5s -H "Authorization: Api-Token bench" \
   "$sandbox_url/api/ai-mentor/orgs/main/users/$user/custom-instruction/" | awk '/Requests\/sec/ { print $2 }')
 printf 'sandbox, small GET over 16 keep-alive connections (wrk, 5 s): %.1f requests/s (target >= 10000)\n' "$rps"
+
+# Memory reset of 1,000 sandbox users, all stores, every answer 20 ms late: at concurrency 16,
+# and one request at a time on the first $S users of an identical sandbox (the whole 1,000 would
+# take minutes; the per-user rate is what is compared).
+S=${BENCH_RESET_SEQ:-100}
+start reset16 sandbox --quiet --today 2026-11-24 --users 1000 --latency 20
+set -- $(build/bin/iblai bench/memory_reset.lua "$url" 16)
+fast=$1
+echo "memory reset, all stores, sandbox --latency 20 (users/s):"
+printf '  --concurrency 16, %d users (%d items deleted in %.1f s) %8.2f\n' "$2" "$3" "$4" "$fast"
+start reset1 sandbox --quiet --today 2026-11-24 --users 1000 --latency 20
+set -- $(build/bin/iblai bench/memory_reset.lua "$url" 1 "$S")
+printf '  one request at a time, first %d users (%d items in %.1f s) %8.2f   ratio %sx (target >= 10x)\n' \
+  "$2" "$3" "$4" "$1" "$(ratio "$fast" "$1")"

@@ -118,5 +118,6 @@ function Client:request_many(reqs, opts)
 end
 
 require("iblai.calls")(Client)
+require("iblai.tasks").install(Client) -- client:wait_task(op, params, opts)
 
 return M

@@ -8,6 +8,8 @@ M.commands = {
   { name = "call", module = "iblai.cli.call", summary = "call any operation: iblai call OPERATION name=value ..." },
   { name = "ops", module = "iblai.cli.ops", summary = "list operations: iblai ops [PATTERN]" },
   { name = "sandbox", module = "iblai.cli.sandbox", summary = "a local simulator of the Data Manager" },
+  { name = "memory-reset", module = "iblai.cli.memory_reset", summary = "delete users' memory: iblai memory-reset --user U" },
+  { name = "export-chats", module = "iblai.cli.export_chats", summary = "export chat history: iblai export-chats --user U --out DIR" },
   { name = "cohort-report", module = "iblai.cli.cohort_report",
     summary = "new and returning users, activity, topics, sentiment (md, csv, json, html)" },
 }

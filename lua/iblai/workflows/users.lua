@@ -1,0 +1,108 @@
+--- Which users a workflow works on: usernames from the command line, a file, or the org listing.
+local M = {}
+
+--- The longest username accepted (the API's username fields hold at most 500 characters).
+M.MAX_LENGTH = 500
+
+--- Checks one username.
+-- @param name string
+-- @return true, or nil and a message saying what is wrong
+function M.check(name)
+  if type(name) ~= "string" or name == "" then return nil, "a username cannot be empty" end
+  if #name > M.MAX_LENGTH then
+    return nil, ("a username of %d bytes is too long (at most %d)"):format(#name, M.MAX_LENGTH)
+  end
+  if name:find("%c") then return nil, ("the username %q holds a control character"):format(name) end
+  return true
+end
+
+--- Usernames from text: one a line, blank lines skipped, `#` to the end of a line is a comment
+-- (at the start of a line or after a space), CR of CRLF files ignored.
+-- @param text string
+-- @param where string how to name the source in messages (a file name, "stdin")
+-- @return list of usernames, or nil and a message naming the line
+function M.parse(text, where)
+  local list, n = {}, 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    line = line:gsub("^#.*", ""):gsub("%s#.*", ""):match("^%s*(.-)%s*$")
+    if line ~= "" then
+      local ok, why = M.check(line)
+      if not ok then return nil, ("%s:%d: %s"):format(where, n, why) end
+      list[#list + 1] = line
+    end
+  end
+  return list
+end
+
+--- The most a users file may hold (so `yes | iblai ... --users -` ends with an error).
+M.MAX_FILE = 64 * 1024 * 1024
+
+-- Reads a whole text file in chunks: nil and a message for NUL bytes (a device such as
+-- /dev/zero, or a binary file) or more than MAX_FILE bytes, before reading it all.
+local function read_text(f, name)
+  local chunks, size = {}, 0
+  while true do
+    local chunk, err = f:read(65536)
+    if chunk == nil then
+      if err then return nil, ("cannot read %s: %s"):format(name, err) end
+      return table.concat(chunks)
+    end
+    if chunk:find("\0", 1, true) then return nil, ("%s holds NUL bytes: it is not a list of usernames"):format(name) end
+    size = size + #chunk
+    if size > M.MAX_FILE then return nil, ("%s is larger than %d MB"):format(name, M.MAX_FILE // 1048576) end
+    chunks[#chunks + 1] = chunk
+  end
+end
+
+--- Reads usernames from a file, or from standard input when path is "-".
+-- @param path string
+-- @return list of usernames, or nil and a one-line message
+function M.read(path)
+  local name = path == "-" and "stdin" or path
+  local f, err
+  if path == "-" then
+    f = io.stdin
+  else
+    f, err = io.open(path, "rb")
+    if not f then return nil, ("cannot read the users file: %s"):format(err) end
+  end
+  local text, rerr = read_text(f, name)
+  if f ~= io.stdin then f:close() end
+  if not text then return nil, rerr end
+  return M.parse(text, name)
+end
+
+--- Every username of an org, from the platform users listing (every page).
+-- @param client an iblai client
+-- @param org string the org key (platform_key)
+-- @return list of usernames, or nil and an Error
+function M.of_org(client, org)
+  local users, err = client:collect("core_platform_users_retrieve", { platform_key = org })
+  if not users then return nil, err end
+  local names = {}
+  for _, u in ipairs(users) do
+    if type(u.username) == "string" and M.check(u.username) then names[#names + 1] = u.username end
+  end
+  return names
+end
+
+--- The users of `lists`, in order, each once, without those of `exclude`.
+-- @param lists list of lists of usernames
+-- @param exclude list of usernames (or nil)
+-- @return list of usernames
+function M.select(lists, exclude)
+  local skip, out = {}, {}
+  for _, name in ipairs(exclude or {}) do skip[name] = true end
+  for _, list in ipairs(lists) do
+    for _, name in ipairs(list) do
+      if not skip[name] then
+        skip[name] = true
+        out[#out + 1] = name
+      end
+    end
+  end
+  return out
+end
+
+return M

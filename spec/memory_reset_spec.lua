@@ -1,0 +1,459 @@
+-- The memory-reset workflow against the sandbox: the module, then the iblai memory-reset command.
+local helpers = require "support.helpers"
+local wf = require "support.workflows"
+local reset = require "iblai.workflows.memory_reset"
+local Journal = require "iblai.workflows.journal"
+
+local SLOW = os.getenv("IBLAI_SLOW") ~= nil -- under valgrind: fewer users
+
+describe("memory_reset.run", function()
+  local sb, client, everyone
+
+  -- one sandbox; each test works on users of its own
+  setup(function()
+    sb = helpers.sandbox("--users", "60", "--seed", "5")
+    client = wf.client(sb)
+    everyone = wf.usernames(client)
+  end)
+
+  teardown(function()
+    client:close()
+    sb.stop()
+  end)
+
+  local function slice(from, to)
+    return table.move(everyone, from, to, 1, {})
+  end
+
+  it("lists in a dry run what each store holds, and deletes nothing", function()
+    local users = slice(1, 12)
+    local before = {}
+    for _, u in ipairs(users) do before[u] = wf.holdings(client, u) end
+    local events = {}
+    local result = assert(reset.run(client, { users = users, dry_run = true, page_size = 2,
+      on_progress = function(e) events[#events + 1] = e.type end }))
+    local planned = {}
+    for _, p in ipairs(result.plan) do
+      planned[p.user] = planned[p.user] or {}
+      planned[p.user][p.store] = #p.ids
+    end
+    local empty = 0
+    for _, u in ipairs(users) do
+      assert.same(before[u], planned[u])
+      assert.same(before[u], wf.holdings(client, u))
+      for _, n in pairs(before[u]) do empty = empty + (n == 0 and 1 or 0) end
+    end
+    assert.same(wf.totals(client, users), result.would_delete)
+    assert.is_true(wf.sum(result.would_delete) > 20)
+    assert.equal(0, wf.sum(result.deleted))
+    assert.equal(empty, result.already_empty)
+    assert.same({}, result.failed)
+    assert.equal("start", events[1])
+    assert.equal("finish", events[#events])
+  end)
+
+  it("empties every store, collecting ids across pages first, and counts each item once", function()
+    local users = slice(13, 24)
+    local before = wf.totals(client, users)
+    assert.is_true(before.edx > 10 and before.mentor > 10 and before.profile > 5)
+    -- two items a page: the users with more than two records have several pages to collect
+    local result = assert(reset.run(client, { users = users, page_size = 2, concurrency = 3 }))
+    assert.same(before, result.deleted)
+    assert.same({}, result.failed)
+    assert.equal(#users, result.users)
+    for _, u in ipairs(users) do
+      assert.same({ chats = 0, prompt = 0, edx = 0, profile = 0, mentor = 0 }, wf.holdings(client, u))
+    end
+    local again = assert(reset.run(client, { users = users }))
+    assert.equal(0, wf.sum(again.deleted))
+    assert.equal(#users * 5, again.already_empty)
+  end)
+
+  it("resets only the stores asked for", function()
+    local users = slice(25, 36)
+    local before = wf.totals(client, users)
+    local result = assert(reset.run(client, { users = users, stores = { "edx", "profile", "edx" } }))
+    assert.same({ chats = 0, prompt = 0, edx = before.edx, profile = before.profile, mentor = 0 }, result.deleted)
+    local after = wf.totals(client, users)
+    assert.same({ chats = before.chats, prompt = before.prompt, edx = 0, profile = 0, mentor = before.mentor }, after)
+    local _, err = reset.run(client, { users = users, stores = { "edx", "chat" } })
+    assert.equal("validation", err.kind)
+    assert.matches("unknown store 'chat'", tostring(err), 1, true)
+  end)
+
+  it("reports an unknown user for that user and goes on with the others", function()
+    local users = slice(37, 39)
+    local before = wf.totals(client, users)
+    local list = { users[1], "no.such.user", users[2] }
+    local expected = wf.holdings(client, users[1])
+    for s, n in pairs(wf.holdings(client, users[2])) do expected[s] = expected[s] + n end
+    local result = assert(reset.run(client, { users = list }))
+    assert.same(expected, result.deleted)
+    assert.equal(5, #result.failed)
+    for _, f in ipairs(result.failed) do
+      assert.equal("no.such.user", f.user)
+      assert.matches("user 'no.such.user' not found", f.error, 1, true)
+    end
+    -- with only the single-record stores asked for, the 404s are told apart by asking about the user
+    local single = assert(reset.run(client, { users = { users[3], "nobody.else" }, stores = { "chats", "prompt" } }))
+    assert.equal(2, #single.failed)
+    assert.equal("nobody.else", single.failed[1].user)
+    assert.equal(before.chats - expected.chats, wf.totals(client, users).chats + single.deleted.chats)
+  end)
+
+  it("counts a record deleted meanwhile (404 on delete) as gone, not as a failure", function()
+    -- for one user, every edX record vanishes just before its delete arrives
+    local script = wf.script [[
+      local sandbox = ...
+      local name = sandbox.model.state.users[2].username
+      sandbox.route("/api/ai-mentor/orgs/{org}/users/" .. name .. "/edx-memory/{id}/", {
+        DELETE = function(_, p)
+          for i, r in ipairs(sandbox.model.state.edx) do
+            if r.id == tonumber(p.id) then table.remove(sandbox.model.state.edx, i) end
+          end
+          return sandbox.respond.not_found()
+        end,
+      })
+    ]]
+    local sb2 = helpers.sandbox("--users", "12", "--seed", "5", "--script", script)
+    local c2 = wf.client(sb2)
+    finally(function()
+      c2:close()
+      sb2.stop()
+      os.remove(script)
+    end)
+    local victim = wf.usernames(c2)[2]
+    local held = wf.holdings(c2, victim)
+    assert.is_true(held.edx > 0)
+    local result = assert(reset.run(c2, { users = { victim }, stores = { "edx" } }))
+    assert.same({}, result.failed)
+    assert.equal(0, result.deleted.edx)
+    assert.equal(0, wf.holdings(c2, victim).edx)
+  end)
+
+  it("stops when the journal cannot be written, since a rerun could not skip what is done", function()
+    local users = slice(52, 60)
+    local appended = 0
+    local full = { entries = {}, append = function()
+      appended = appended + 1
+      return nil, "cannot write the journal j: No space left on device"
+    end }
+    local result, err = reset.run(client, { users = users, journal = full, concurrency = 1 })
+    assert.is_nil(result)
+    assert.equal("journal", err.kind)
+    assert.matches("No space left on device; free some space", tostring(err))
+    -- the round that hit it ends, and no further users are started
+    assert.is_true(appended > 0)
+    local untouched = 0
+    for _, u in ipairs(users) do untouched = untouched + (wf.sum(wf.holdings(client, u)) > 0 and 1 or 0) end
+    assert.is_true(untouched > 0)
+  end)
+
+  it("journals each finished (user, store), skips them on a rerun, and ignores a torn last line", function()
+    local users = slice(40, 51)
+    local path = os.tmpname()
+    os.remove(path)
+    local before = wf.totals(client, users)
+    local first = assert(reset.run(client, { users = { users[1], users[2] }, journal = path }))
+    local text = wf.read(path)
+    assert.equal(11, wf.lines(path)) -- the header and 2 users x 5 stores
+    assert.is_nil(text:find("sandbox", 1, true)) -- the key is never written
+    -- a run killed while writing its next line leaves it torn
+    wf.write(path, text .. '{"user":"' .. users[3] .. '","sto')
+    local second = assert(reset.run(client, { users = users, journal = path }))
+    assert.equal(10, second.resumed)
+    assert.same({}, second.failed)
+    local total = {}
+    for _, s in ipairs(wf.STORES) do total[s] = first.deleted[s] + second.deleted[s] end
+    assert.same(before, total)
+    assert.equal(1 + #users * 5, #assert(Journal.read(path, reset.journal_header(client, "main"))) + 1)
+    -- a journal of another org is refused, and so is a file that is not a journal
+    local _, err = reset.run(client, { users = users, journal = path, org = "other" })
+    assert.matches("org main, not other", tostring(err), 1, true)
+    local other = wf.write(os.tmpname(), "hello\n")
+    _, err = reset.run(client, { users = users, journal = other })
+    assert.matches("is not an iblai memory-reset journal", tostring(err), 1, true)
+    assert.equal("hello\n", wf.read(other))
+    os.remove(other)
+    os.remove(path)
+  end)
+end)
+
+describe("memory_reset.run against a failing service", function()
+  it("reports what failed when nothing is retried, and reruns with the journal until all is gone", function()
+    local sb = helpers.sandbox("--users", "10", "--seed", "8", "--fail-rate", "0.2")
+    local client = wf.client(sb, { retries = 0 })
+    local reader = wf.client(sb, { retries = 10 })
+    finally(function()
+      client:close()
+      reader:close()
+      sb.stop()
+    end)
+    local users = wf.usernames(reader)
+    local before = wf.totals(reader, users)
+    local path = os.tmpname()
+    os.remove(path)
+    local deleted, failures, runs = {}, 0, 0
+    for _, s in ipairs(wf.STORES) do deleted[s] = 0 end
+    repeat
+      runs = runs + 1
+      local result = assert(reset.run(client, { users = users, journal = path, page_size = 2 }))
+      for _, s in ipairs(wf.STORES) do deleted[s] = deleted[s] + result.deleted[s] end
+      failures = failures + #result.failed
+      for _, f in ipairs(result.failed) do
+        assert.is_string(f.error)
+        assert.is_nil(f.error:find("sandbox", 1, true)) -- never the key
+      end
+    until #result.failed == 0 or runs == 20
+    assert.is_true(failures > 0, "the service never failed")
+    assert.same(before, deleted)
+    assert.equal(0, wf.sum(wf.totals(reader, users)))
+    os.remove(path)
+  end)
+end)
+
+describe("iblai memory-reset", function()
+  local sb, client, users, env
+  local CLOSED = { IBLAI_BASE_URL = "http://127.0.0.1:9", IBLAI_API_KEY = "k", IBLAI_ORG = "main" }
+
+  setup(function()
+    sb = helpers.sandbox("--users", SLOW and "16" or "30", "--seed", "9", "--latency", "5")
+    client = wf.client(sb)
+    users = wf.usernames(client)
+    env = wf.env(sb)
+  end)
+
+  teardown(function()
+    client:close()
+    sb.stop()
+  end)
+
+  -- Runs the command where any request would fail (nothing listens): a usage error must come first.
+  local function usage_error(args, pattern)
+    local started = os.time()
+    local code, out, err = helpers.run(args, CLOSED)
+    assert.equal(2, code, err)
+    assert.equal("", out)
+    assert.equal(1, select(2, err:gsub("\n", "")), err) -- one line
+    assert.matches(pattern, err)
+    assert.is_nil(err:find("127.0.0.1:9", 1, true))
+    assert.is_true(os.time() - started < 5)
+    return err
+  end
+
+  it("lists in a dry run what it would delete, deleting nothing", function()
+    local before = wf.totals(client, users)
+    local code, out, err = helpers.run({ "memory-reset", "--all", "--dry-run" }, env)
+    assert.equal(0, code, err)
+    assert.matches("dry run: nothing was deleted", out)
+    for _, u in ipairs(users) do
+      local held = wf.holdings(client, u)
+      assert.equal(wf.sum(held) > 0, out:find("\n" .. u .. " ", 1, true) ~= nil, u)
+    end
+    assert.same(before, wf.totals(client, users))
+    code, out = helpers.run({ "memory-reset", "--all", "--dry-run", "--json" }, env)
+    assert.equal(0, code)
+    local result = wf.decode(out)
+    assert.is_true(result.dry_run)
+    assert.same(before, result.would_delete)
+    assert.equal(0, wf.sum(result.deleted))
+    local listed = 0
+    for _, p in ipairs(result.plan) do
+      assert.is_true(#p.ids > 0)
+      listed = listed + #p.ids
+    end
+    assert.equal(wf.sum(before), listed)
+  end)
+
+  it("refuses bad input with one line and exit 2, before any request", function()
+    local empty = wf.write(os.tmpname(), "# nobody yet\n\n")
+    local long = wf.write(os.tmpname(), "jane\n" .. ("x"):rep(10 * 1024 * 1024) .. "\n")
+    local dir = wf.tmpdir()
+    usage_error({ "memory-reset", "--user", "jane", "--stores", "edx,chat" }, "unknown store 'chat'")
+    usage_error({ "memory-reset", "--users", "/nonexistent/users.txt" }, "cannot read the users file")
+    usage_error({ "memory-reset", "--users", empty }, "holds no usernames")
+    usage_error({ "memory-reset", "--users", long }, ":2: a username of 10485760 bytes is too long")
+    usage_error({ "memory-reset", "--users", "/dev/zero" }, "holds NUL bytes")
+    usage_error({ "memory-reset", "--user", "jane", "--journal", "/dev/zero" }, "is not an iblai memory%-reset journal")
+    usage_error({ "memory-reset", "--user", "jane", "--journal", dir .. "/no/such/dir/j" }, "cannot write the journal")
+    usage_error({ "memory-reset", "--user", "jane", "--journal", long }, "is not an iblai memory%-reset journal")
+    usage_error({ "memory-reset", "--all" }, "pass %-%-yes")
+    usage_error({ "memory-reset", "--all", "--user", "jane" }, "not both")
+    usage_error({ "memory-reset" }, "say whose")
+    usage_error({ "memory-reset", "--user", "jane", "--concurrency", "0" }, "concurrency")
+    usage_error({ "memory-reset", "--user", "jane", "--bogus" }, "unknown option '%-%-bogus'")
+    local code, _, err = helpers.run({ "memory-reset", "--user", "jane" }, { IBLAI_BASE_URL = sb.url, IBLAI_ORG = "main" })
+    assert.equal(2, code)
+    assert.matches("IBLAI_API_KEY is not set", err)
+    assert.equal(5 + 10 * 1024 * 1024 + 1, #wf.read(long)) -- nothing was written to a file that is not a journal
+    os.remove(empty)
+    os.remove(long)
+    wf.rmdir(dir)
+  end)
+
+  it("stops with one line and exit 1 when no request reaches the service, and when stdout is full", function()
+    local journal = os.tmpname()
+    os.remove(journal)
+    local code, out, err = helpers.run({ "memory-reset", "--user", "a", "--user", "b", "--quiet", "--journal", journal },
+      CLOSED)
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.equal(1, select(2, err:gsub("\n", "")), err)
+    assert.matches("^iblai memory%-reset: ai_", err)
+    assert.matches("127.0.0.1:9", err, 1, true)
+    assert.equal(1, wf.lines(journal)) -- only the header: nothing was done
+    os.remove(journal)
+    local _, _, status = os.execute(("IBLAI_BASE_URL=%s IBLAI_API_KEY=k IBLAI_ORG=main %s memory-reset --user %s "
+      .. "--json --quiet > /dev/full 2>/dev/null"):format(sb.url, helpers.quote(helpers.program), users[#users]))
+    assert.equal(1, status)
+  end)
+
+  it("prints one JSON object, with failed as [], and exits 0; 1 when a user fails", function()
+    local code, out, err = helpers.run({ "memory-reset", "--user", users[1], "--json", "--quiet" }, env)
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    assert.matches('"failed":%[%]', out)
+    local result = wf.decode(out)
+    assert.equal(1, result.users)
+    for _, s in ipairs(wf.STORES) do assert.equal("number", type(result.deleted[s])) end
+    assert.equal("number", type(result.already_empty))
+    code, out = helpers.run({ "memory-reset", "--user", users[1], "--user", "ghost.user", "--json" }, env)
+    assert.equal(1, code)
+    result = wf.decode(out)
+    assert.equal(5, #result.failed)
+    assert.equal("ghost.user", result.failed[1].user)
+    assert.equal(5, result.already_empty)
+  end)
+
+  it("reports usernames such as .. and a/b as unknown users, touching no one else", function()
+    local before = wf.totals(client, users)
+    local code, out = helpers.run({ "memory-reset", "--user", "..", "--user", ".", "--user", "a/b", "--user", "../x",
+      "--json", "--quiet" }, env)
+    assert.equal(1, code)
+    local result = wf.decode(out)
+    assert.equal(20, #result.failed)
+    for _, f in ipairs(result.failed) do assert.matches("not found %(HTTP 404%)", f.error) end
+    assert.equal(0, wf.sum(result.deleted))
+    assert.same(before, wf.totals(client, users))
+  end)
+
+  it("finishes a run killed with kill -9 when rerun with its journal, counting each remaining item once", function()
+    local list = {}
+    for i = 3, #users do list[#list + 1] = users[i] end
+    local file = wf.write(os.tmpname(), table.concat(list, "\n") .. "\n")
+    local journal = os.tmpname()
+    os.remove(journal)
+    local job = wf.start({ "memory-reset", "--users", file, "--journal", journal, "--concurrency", "1", "--quiet" }, env)
+    assert.is_true(wf.until_true(function() return wf.lines(journal) >= 20 end, 60), "the journal did not grow")
+    os.execute("kill -9 " .. job.pid)
+    assert.equal(137, (wf.wait(job)))
+    local done = wf.lines(journal) - 1
+    assert.is_true(done < #list * 5, "the run ended before it was killed")
+    local remaining = wf.totals(client, list)
+    assert.is_true(wf.sum(remaining) > 0)
+    local code, out, err = helpers.run({ "memory-reset", "--users", file, "--journal", journal, "--json" }, env)
+    assert.equal(0, code, err)
+    local result = wf.decode(out)
+    assert.same(remaining, result.deleted)
+    assert.is_true(result.resumed >= done)
+    assert.same({}, result.failed)
+    assert.same({ chats = 0, prompt = 0, edx = 0, profile = 0, mentor = 0 }, wf.totals(client, list))
+    -- and once more: everything is in the journal, nothing is done again
+    code, out = helpers.run({ "memory-reset", "--users", file, "--journal", journal, "--json" }, env)
+    assert.equal(0, code)
+    assert.equal(#list * 5, wf.decode(out).resumed)
+    os.remove(file)
+    os.remove(journal)
+  end)
+
+  it("stops on Ctrl-C with exit 130, and the journal lets a rerun finish", function()
+    local sb2 = helpers.sandbox("--users", "20", "--seed", "4", "--latency", "30")
+    local env2, c2 = wf.env(sb2), wf.client(sb2)
+    finally(function()
+      c2:close()
+      sb2.stop()
+    end)
+    local all = wf.usernames(c2)
+    local before = wf.totals(c2, all)
+    local journal = os.tmpname()
+    os.remove(journal)
+    local job = wf.start({ "memory-reset", "--all", "--yes", "--journal", journal, "--concurrency", "1" }, env2)
+    assert.is_true(wf.until_true(function() return wf.lines(journal) >= 6 end, 60))
+    os.execute("kill -INT " .. job.pid)
+    local code, _, err = wf.wait(job)
+    assert.equal(130, code, err)
+    assert.matches("rerun with the same %-%-journal", err)
+    local out
+    code, out = helpers.run({ "memory-reset", "--all", "--yes", "--journal", journal, "--json" }, env2)
+    assert.equal(0, code)
+    local result = wf.decode(out)
+    assert.is_true(result.resumed >= 5)
+    assert.is_true(wf.sum(result.deleted) < wf.sum(before))
+    assert.equal(0, wf.sum(wf.totals(c2, all)))
+    os.remove(journal)
+  end)
+
+  it("asks before resetting --all users on a terminal, and draws the progress bar there", function()
+    local sb2 = helpers.sandbox("--users", "6", "--seed", "2")
+    local c2 = wf.client(sb2)
+    finally(function()
+      c2:close()
+      sb2.stop()
+    end)
+    local all = wf.usernames(c2)
+    local before = wf.totals(c2, all)
+    local function on_pty(answer)
+      local out = os.tmpname()
+      local cmd = ("printf '%s\\n' | IBLAI_BASE_URL=%s IBLAI_API_KEY=k IBLAI_ORG=main script -qec %s /dev/null > %s")
+        :format(answer, sb2.url, helpers.quote(helpers.quote(helpers.program) .. " memory-reset --all"), out)
+      local _, _, code = os.execute(cmd)
+      local text = wf.read(out)
+      os.remove(out)
+      return code, text
+    end
+    local code, text = on_pty("no")
+    assert.equal(1, code, text)
+    assert.matches("of all 6 users of org main", text)
+    assert.matches("nothing was deleted", text)
+    assert.same(before, wf.totals(c2, all))
+    code, text = on_pty("yes")
+    assert.equal(0, code, text)
+    assert.matches("\r\27%[K", text) -- redrawn in place
+    assert.matches("6/6 users", text)
+    assert.equal(0, wf.sum(wf.totals(c2, all)))
+    -- without a terminal the progress comes as plain lines
+    local _, _, err = helpers.run({ "memory-reset", "--all", "--yes" }, wf.env(sb2))
+    assert.is_nil(err:find("\r", 1, true))
+    assert.matches("memory%-reset 6/6 users", err)
+  end)
+
+  it("finishes under --fail-rate 0.2, reports what failed, and a rerun with the journal completes it", function()
+    local sb2 = helpers.sandbox("--users", SLOW and "8" or "16", "--seed", "6", "--fail-rate", "0.2")
+    local env2 = wf.env(sb2)
+    local c2 = wf.client(sb2, { retries = 10 })
+    finally(function()
+      c2:close()
+      sb2.stop()
+    end)
+    local all = wf.usernames(c2)
+    local before = wf.totals(c2, all)
+    local file = wf.write(os.tmpname(), table.concat(all, "\n") .. "\n")
+    local journal = os.tmpname()
+    os.remove(journal)
+    local deleted, runs = {}, 0
+    for _, s in ipairs(wf.STORES) do deleted[s] = 0 end
+    repeat
+      runs = runs + 1
+      local code, out, err = helpers.run({ "memory-reset", "--users", file, "--journal", journal, "--json" }, env2)
+      assert(out ~= "", ("exit %d: %s"):format(code, err))
+      local result = wf.decode(out)
+      assert.equal(#result.failed > 0 and 1 or 0, code, err)
+      for _, s in ipairs(wf.STORES) do deleted[s] = deleted[s] + result.deleted[s] end
+      for _, f in ipairs(result.failed) do assert.is_nil(f.error:find("sandbox", 1, true)) end -- never the key
+    until #result.failed == 0 or runs == 5
+    assert.same(before, deleted)
+    assert.equal(0, wf.sum(wf.totals(c2, all)))
+    os.remove(file)
+    os.remove(journal)
+  end)
+end)
