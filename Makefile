@@ -27,6 +27,7 @@ CMOD      := $(B)/lib/lua/iblai
 CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
              src/error.c src/numbers.c src/util.c src/json.c src/headers.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
+HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o
 LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)
 
 PROGRAM   := $(B)/bin/iblai
@@ -49,7 +50,7 @@ $(B)/gen/modules.c: tools/embed.lua $(LUA_SRC) | $(B)/gen
 $(CMOD)/core.so: $(CORE_OBJ) | $(CMOD)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(CURL_LIBS) -lm -lpthread
 
-$(CMOD)/httpd.so: $(OBJ)/httpd.o | $(CMOD)
+$(CMOD)/httpd.so: $(HTTPD_OBJ) | $(CMOD)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lm
 
 $(LIBA): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
@@ -59,8 +60,8 @@ $(LIBSO): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libiblai.so.0 -o $@ $^ $(CURL_LIBS) $(LUA_LIB) -lm -lpthread
 	ln -sf libiblai.so $(B)/lib/libiblai.so.0
 
-$(PROGRAM): $(OBJ)/runner.o $(OBJ)/httpd.o $(LIBA) | $(B)/bin
-	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(OBJ)/httpd.o $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
+$(PROGRAM): $(OBJ)/runner.o $(HTTPD_OBJ) $(LIBA) | $(B)/bin
+	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(HTTPD_OBJ) $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
 
 $(OBJ) $(CMOD) $(B)/lib $(B)/bin $(B)/gen:
 	mkdir -p $@

@@ -1,5 +1,6 @@
 -- iblai sandbox over HTTP: pagination, deletes, analytics against raw data, tasks, faults, auth.
 local helpers = require "support.helpers"
+local raw_http = require "support.raw_http"
 local iblai = require "iblai"
 
 local function client_for(sb, opts)
@@ -275,6 +276,156 @@ describe("iblai sandbox", function()
     c:close()
     again.stop()
     for i = 1, 40 do assert.equal(users[i].username, other[i].username) end
+  end)
+end)
+
+describe("iblai sandbox answers", function()
+  local sb, client, users
+  local A = "/api/ai-mentor/orgs/main/users/"
+  local U = "/api/ai-analytics/orgs/main/users/x/"
+
+  setup(function()
+    sb = helpers.sandbox("--users", "30", "--seed", "2")
+    client = client_for(sb)
+    users = users_of(client)
+  end)
+
+  teardown(function()
+    client:close()
+    sb.stop()
+  end)
+
+  -- The answer's text as the sandbox wrote it (the client's decoding cannot tell [] from {}).
+  local function text(path, query)
+    local status, _, body = raw_http.request(sb.url, { path = path, query = query })
+    assert.equal(200, status, path .. " " .. body)
+    return body
+  end
+
+  -- Users with and without records at a per-user listing.
+  local function with_and_without(listing)
+    local with, without
+    for _, u in ipairs(users) do
+      local n = assert(client:request { path = A .. u.username .. listing }).body.count
+      if n > 0 then with = with or u.username else without = without or u.username end
+    end
+    assert(with and without, listing)
+    return with, without
+  end
+
+  it("writes every empty list as []", function()
+    local _, none = with_and_without("/artifacts/")
+    local empty = { start_date = "2020-01-01", end_date = "2020-01-31" }
+    local cases = {
+      { "/api/core/platform/users/", { platform_key = "elsewhere" }, '"results":[]' },
+      { A .. none .. "/artifacts/", nil, '"results":[]' },
+      { A .. users[1].username .. "/artifacts/", { search = "no such words" }, '"results":[]' },
+      { A .. select(2, with_and_without("/edx-memory/")) .. "/edx-memory/", nil, '"results":[]' },
+      { A .. select(2, with_and_without("/memories/")) .. "/memories/", nil, '"results":[]' },
+      { A .. users[1].username .. "/filtered-memories/", { category = "none-such" }, '"results":[]' },
+    }
+    for _, report in ipairs { "usage-summary/", "transcripts/", "most-discussed-topics/", "registered-users-trend/",
+      "conversation/", "average-messages-per-session/" } do
+      cases[#cases + 1] = { U .. report, empty, "^%[%]$" }
+    end
+    for _, c in ipairs(cases) do
+      assert.matches(c[3], text(c[1], c[2]), 1, c[3]:sub(1, 1) ~= "^")
+    end
+    local name = users[1].username
+    for _, t in ipairs(assert(client:request { path = A .. name .. "/ai-user-profile-memory/" }).body) do
+      assert(client:request { method = "DELETE", path = A .. name .. "/ai-user-profile-memory/" .. t.tag .. "/" })
+    end
+    assert.equal("[]", text(A .. name .. "/ai-user-profile-memory/"))
+    local silent = with_and_without("/edx-memory/") -- any user; find one without conversations below
+    for _, u in ipairs(users) do
+      local mine = false
+      for _, t in ipairs(assert(client:request { path = U .. "transcripts/" }).body) do
+        if t.user_id == u.username then mine = true break end
+      end
+      if not mine then silent = u.username break end
+    end
+    local task = assert(client:request { method = "POST", path = A .. silent .. "/export-chathistory/" }).body.task_id
+    for _ = 1, 2 do text(A .. silent .. "/downloads/tasks/" .. task .. "/") end
+    assert.equal("[]", text(A .. silent .. "/downloads/tasks/" .. task .. "/"))
+  end)
+
+  it("writes object keys in sorted order, so two runs can be diffed", function()
+    for _, body in ipairs { text("/api/core/platform/users/", { page_size = 3 }), text(U .. "user-metrics/"),
+      text(A .. with_and_without("/memories/") .. "/memories/") } do
+      -- every {...} without nested braces: its keys in order
+      for obj in body:gmatch("{[^{}]*}") do
+        local keys = {}
+        for k in obj:gmatch('[{,]"([%w_]+)":') do keys[#keys + 1] = k end
+        local sorted = { table.unpack(keys) }
+        table.sort(sorted)
+        assert.same(sorted, keys)
+      end
+    end
+  end)
+
+  it("returns only the records a filter asks for", function()
+    local owner, other = with_and_without("/edx-memory/")
+    local all = walk(client, A .. owner .. "/edx-memory/", {})
+    local via_other = walk(client, A .. other .. "/edx-memory/", { username = owner })
+    assert.equal(#all, #via_other)
+    for _, r in ipairs(via_other) do assert.equal(owner, r.username) end
+    local course = all[1].course_id
+    local n = 0
+    for _, r in ipairs(all) do if r.course_id == course then n = n + 1 end end
+    local by_course = walk(client, A .. owner .. "/edx-memory/", { course_id = course, student = all[1].student })
+    assert.equal(n, #by_course)
+    for _, r in ipairs(by_course) do assert.equal(course, r.course_id) end
+
+    local arts_owner = with_and_without("/artifacts/")
+    local arts = walk(client, A .. arts_owner .. "/artifacts/", { page_size = 100 })
+    for _, field in ipairs { "file_extension", "llm_name", "session_id" } do
+      local want = arts[1][field]
+      local expected = 0
+      for _, a in ipairs(arts) do if a[field] == want then expected = expected + 1 end end
+      local got = walk(client, A .. arts_owner .. "/artifacts/", { [field] = want })
+      assert.equal(expected, #got, field)
+      for _, a in ipairs(got) do assert.equal(want, a[field]) end
+    end
+
+    local mem_owner = with_and_without("/memories/")
+    local mems = walk(client, A .. mem_owner .. "/memories/", {})
+    for _, f in ipairs { { "category", "category" }, { "mentor", "mentor" }, { "session", "session_id" },
+      { "mode", "mode" } } do
+      local want = mems[1][f[2]]
+      if want ~= require("iblai.json").null then
+        local got = walk(client, A .. mem_owner .. "/memories/", { [f[1]] = want })
+        assert.is_true(#got > 0, f[1])
+        for _, m in ipairs(got) do assert.equal(want, m[f[2]]) end
+      end
+    end
+    local day = mems[1].inserted_at:sub(1, 10)
+    local same_day = walk(client, A .. other .. "/filtered-memories/", { username = mem_owner, start_date = day,
+      end_date = day })
+    assert.is_true(#same_day > 0)
+    for _, m in ipairs(same_day) do assert.equal(day, m.inserted_at:sub(1, 10)) end
+
+    local sorted = assert(client:request { path = "/api/core/platform/users/",
+      query = { sort = "-date_joined", page_size = 100 } }).body.results
+    for i = 2, #sorted do assert.is_true(sorted[i - 1].date_joined >= sorted[i].date_joined) end
+  end)
+
+  it("follows the schema where the spec's example disagrees", function()
+    local range = { start_date = "2026-01-01", end_date = helpers.TODAY }
+    for _, row in ipairs(assert(client:request { path = U .. "conversation/", query = range }).body) do
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", row.date)
+    end
+    for _, row in ipairs(assert(client:request { path = U .. "average-messages-per-session/", query = range }).body) do
+      assert.equal("integer", math.type(row.avg_messages))
+    end
+    local overview = assert(client:request { path = U .. "overview-summary/" }).body
+    assert.equal("integer", math.type(overview.user_rating.total))
+    local m = walk(client, A .. with_and_without("/memories/") .. "/memories/", {})[1]
+    assert.is_string(m.updated_at)
+    for _, e in ipairs(m.entries) do
+      assert.is_string(e.inserted_at)
+      assert.is_string(e.updated_at)
+      assert.is_not_nil(e.expires_at)
+    end
   end)
 end)
 

@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,7 @@ typedef struct server {
   double *wake;
   int nsleeping, cap_sleeping;
   int running;
+  int port;                 /* the bound port (the one asked for, or the kernel's pick for 0) */
   unsigned long served;
 } server;
 
@@ -284,6 +287,16 @@ static int sleep_until(server *srv, struct MHD_Connection *c, double wake) {
   return 0;
 }
 
+/* A Content-Length over the limit (or too big to parse) means the body need not be read at all. */
+static int declared_too_large(struct MHD_Connection *c, size_t max_body) {
+  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (!cl) return 0;
+  errno = 0;
+  char *end;
+  unsigned long long n = strtoull(cl, &end, 10);
+  return errno == ERANGE || n > max_body;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls) {
@@ -293,6 +306,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rs = calloc(1, sizeof *rs);
     if (!rs) return MHD_NO;
     *con_cls = rs;
+    if (declared_too_large(c, srv->max_body)) /* refused before a byte of the body is read */
+      return answer(c, simple(413, "{\"detail\":\"Request body is too large.\"}"));
     return MHD_YES;
   }
   if (rs->answer) { /* resumed after a delay */
@@ -436,9 +451,7 @@ static int l_stop(lua_State *L) {
 }
 
 static int l_port(lua_State *L) {
-  server *srv = check_server(L);
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
-  lua_pushinteger(L, info ? info->port : 0);
+  lua_pushinteger(L, check_server(L)->port);
   return 1;
 }
 
@@ -465,7 +478,41 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
-/* httpd.new{handler = fn, host = "127.0.0.1", port = 0, max_body = bytes, connections = n} */
+/* Our own listening socket: SO_REUSEADDR (restart over TIME_WAIT) but never SO_REUSEPORT, so a
+ * second server on a port in use fails instead of silently sharing its connections. */
+static int listen_on(struct sockaddr_in *addr, int *port, int *err) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return *err = errno, -1;
+  int one = 1;
+  socklen_t len = sizeof *addr;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)addr, sizeof *addr) != 0 || listen(fd, 511) != 0 ||
+      getsockname(fd, (struct sockaddr *)addr, &len) != 0) {
+    *err = errno;
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(addr->sin_port);
+  return fd;
+}
+
+/* Each connection is a descriptor: raise the soft limit toward the hard one when needed, and
+ * never promise more connections than the process may open. */
+static unsigned connection_budget(lua_Integer wanted) {
+  struct rlimit rl;
+  rlim_t need = (rlim_t)wanted + 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return (unsigned)wanted;
+  if (rl.rlim_cur < need) {
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) return rl.rlim_cur > 128 ? (unsigned)(rl.rlim_cur - 64) : 64;
+  return (unsigned)wanted;
+}
+
+/* httpd.new{handler = fn, host = "127.0.0.1", port = 0, max_body = bytes, connections = n,
+ *           idle_timeout = seconds} */
 static int l_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "handler");
@@ -478,8 +525,12 @@ static int l_new(lua_State *L) {
   lua_Integer max_body = luaL_optinteger(L, -1, 1 << 20);
   lua_getfield(L, 1, "connections");
   lua_Integer connections = luaL_optinteger(L, -1, 1000);
+  lua_getfield(L, 1, "idle_timeout");
+  lua_Integer idle = luaL_optinteger(L, -1, 60);
   luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port must be between 0 and 65535");
-  luaL_argcheck(L, max_body > 0 && connections > 0, 1, "max_body and connections must be positive");
+  luaL_argcheck(L, max_body > 0 && connections > 0 && connections <= 1000000, 1,
+                "max_body and connections must be positive");
+  luaL_argcheck(L, idle > 0 && idle <= 86400, 1, "idle_timeout must be between 1 and 86400 seconds");
 
   struct sockaddr_in addr;
   memset(&addr, 0, sizeof addr);
@@ -488,6 +539,19 @@ static int l_new(lua_State *L) {
   if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
     return luaL_error(L, "host must be an IPv4 address such as 127.0.0.1, got '%s'", host);
 
+  int err = 0, bound = 0;
+  int fd = listen_on(&addr, &bound, &err);
+  if (fd < 0) {
+    luaL_pushfail(L);
+    if (err == EADDRINUSE)
+      lua_pushfstring(L, "%s:%d is already in use (another sandbox or server listens there); pick another --port",
+                      host, (int)port);
+    else
+      lua_pushfstring(L, "could not listen on %s:%d: %s", host, (int)port, strerror(err));
+    return 2;
+  }
+  unsigned limit = connection_budget(connections);
+
   server *srv = lua_newuserdatauv(L, sizeof *srv, 0);
   memset(srv, 0, sizeof *srv);
   srv->handler_ref = LUA_NOREF;
@@ -495,18 +559,20 @@ static int l_new(lua_State *L) {
   lua_pushvalue(L, 2);
   srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   srv->max_body = (size_t)max_body;
+  srv->port = bound;
   srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
-                            (uint16_t)port, NULL, NULL, on_request, srv,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                            (uint16_t)bound, NULL, NULL, on_request, srv,
+                            MHD_OPTION_LISTEN_SOCKET, fd,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_CONNECTION_LIMIT, limit,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                             MHD_OPTION_END);
   if (!srv->d) {
+    close(fd);
     luaL_pushfail(L);
-    lua_pushfstring(L, "could not listen on %s:%d: %s", host, (int)port, strerror(errno));
+    lua_pushfstring(L, "could not start serving on %s:%d", host, bound);
     return 2;
   }
   return 1;
@@ -538,5 +604,6 @@ int luaopen_iblai_httpd(lua_State *L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
+  iblai_httpd_os_funcs(L);
   return 1;
 }

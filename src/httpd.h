@@ -3,4 +3,6 @@
 #define IBLAI_HTTPD_H
 #include <lua.h>
 int luaopen_iblai_httpd(lua_State *L);
+/* httpd_os.c: durable file writes and background start, added to the module's table on the stack. */
+void iblai_httpd_os_funcs(lua_State *L);
 #endif

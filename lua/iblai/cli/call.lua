@@ -125,12 +125,18 @@ function M.main(args, prog)
     end
     return finish_output()
   end
-  local result
-  result, err = client:call(op.id, params)
+  local req, res
+  req, err = client:prepare_call(op.id, params)
+  if req then res, err = client:request(req) end
   client:close()
-  if result == nil then return fail(err) end
-  if result ~= true then
-    local ok, werr = io.stdout:write(json.encode(result), "\n")
+  if not res then return fail(err) end
+  if res.body ~= nil then
+    local text = res.body
+    if type(text) ~= "string" or (res.headers["content-type"] or ""):find("json", 1, true) then
+      text = json.encode(text)
+    end
+    -- text such as the export's CSV goes out as the server sent it, not as a JSON string
+    local ok, werr = io.stdout:write(text, text:sub(-1) == "\n" and "" or "\n")
     if not ok then
       io.stderr:write("iblai call: could not write the output: ", tostring(werr), "\n")
       return 1

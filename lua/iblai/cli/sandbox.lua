@@ -1,58 +1,123 @@
 --- iblai sandbox: run the local simulator of the Data Manager.
 local argparse = require "argparse"
 local args_parse = require("iblai.cli.args").parse
+local httpd = require "iblai.httpd"
 
 local M = {}
 
 local function parser(prog)
   local p = argparse(prog, "A local simulator of the ibl.ai Data Manager, with one synthetic org.")
-  p:option("--port", "Port on 127.0.0.1 (0 picks a free one).", "0"):convert(tonumber)
-  p:option("--seed", "Seed of the generated data.", "1"):convert(math.tointeger)
-  p:option("--users", "Number of users in the org.", "50"):convert(math.tointeger)
+  p:option("--port", "Port on 127.0.0.1 (0 picks a free one); a port in use is an error.", "0")
+  p:option("--seed", "Seed of the generated data.", "1")
+  p:option("--users", "Number of users in the org (up to 20,000).", "50")
   p:option("--org", "The org key (platform_key).", "main")
-  p:option("--today", "The day the data ends at (YYYY-MM-DD); defaults to today.")
-  p:option("--data", "A JSON file to load the state from and save it to on exit.")
-  p:option("--latency", "Milliseconds added to every answer.", "0"):convert(tonumber)
-  p:option("--fail-rate", "Fraction of requests answered 503 or dropped.", "0"):convert(tonumber)
-  p:option("--rate-limit", "Requests per second before 429 with Retry-After.", "0"):convert(tonumber)
-  p:option("--api-key", "Accept only this key (any key is accepted otherwise).")
-  p:option("--script", "A Lua file that adds or overrides routes.")
-  p:flag("--quiet", "Print only the port line.")
+  p:option("--today", "The day the data ends at; defaults to today."):argname("<YYYY-MM-DD>")
+  p:option("--data", "A JSON file holding the state: loaded at start, every change synced to disk before "
+    .. "it is answered (FILE.journal), rewritten whole on exit."):argname("<file>")
+  p:option("--latency", "Milliseconds added to every answer.", "0"):argname("<ms>")
+  p:option("--fail-rate", "Fraction of requests answered 503 or dropped.", "0"):argname("<0..1>")
+  p:option("--rate-limit", "Requests per second before 429 with Retry-After.", "0"):argname("<rps>")
+  p:option("--api-key", "Accept only this key (any key is accepted otherwise)."):argname("<key>")
+  p:option("--script", "A Lua file that adds or overrides routes."):argname("<file>")
+  p:option("--env-file", "Also write the export line to this file (for `. FILE`)."):argname("<file>")
+  p:flag("--background", "Return once listening, leaving the sandbox running; the export line holds its PID.")
+  p:flag("--quiet", "Print only `port N pid P` on stdout, and no status on stderr.")
+  p:epilog([[
+Prints on stdout the line to export (eval "$(iblai sandbox --background)" sets it up),
+with IBLAI_SANDBOX_PID for stopping it; status goes to stderr. Exit status: 0 after
+SIGINT/SIGTERM, 1 when it cannot start (such as a port in use) or could not save --data
+on exit, 2 for a usage error. Answers follow the OpenAPI description: JSON with sorted keys
+and [] for empty lists; every declared query parameter is honoured or refused with a 400.
+Connections that send nothing for 10 seconds are closed; bodies over 1 MiB get a 413.]])
   return p
+end
+
+-- Numbers from the command line: value, or nil and the one-line complaint.
+local function number(opts, name, min, max, whole)
+  local raw = opts[name:gsub("%-", "_")]
+  local v = tonumber(raw)
+  if whole then v = v and math.tointeger(v) end
+  if not v or v ~= v or v < min or (max and v > max) then
+    local range = min == math.mininteger and "" or (" from %s%s"):format(min, max and (" to " .. max) or " up")
+    return nil, ("--%s must be %s%s, got '%s'"):format(name, whole and "a whole number" or "a number", range,
+      tostring(raw))
+  end
+  return v
+end
+
+local function read_options(opts)
+  local out = { org = opts.org, today = opts.today, data = opts.data, api_key = opts.api_key, script = opts.script }
+  for _, n in ipairs { { "port", 0, 65535, true }, { "seed", math.mininteger, nil, true }, { "users", 1, 20000, true },
+    { "latency", 0, 3600000 }, { "fail-rate", 0, 1 }, { "rate-limit", 0 } } do
+    local v, err = number(opts, n[1], n[2], n[3], n[4])
+    if not v then return nil, err end
+    out[n[1]:gsub("%-", "_")] = v
+  end
+  if out.today and not require("iblai.sandbox.dates").parse(out.today) then
+    return nil, ("--today must be a date such as 2026-11-24, got '%s'"):format(out.today)
+  end
+  local dir = opts.env_file and (opts.env_file:match("^(.*)/[^/]*$") or ".")
+  if dir and httpd.file_kind(dir == "" and "/" or dir) ~= "directory" then
+    return nil, ("--env-file %s: the directory %s does not exist"):format(opts.env_file, dir)
+  end
+  return out
+end
+
+local function export_line(sandbox, opts)
+  local st = sandbox.model.state
+  return ("export IBLAI_BASE_URL=http://127.0.0.1:%d IBLAI_API_KEY=%s IBLAI_ORG=%s IBLAI_USERNAME=%s "
+    .. "IBLAI_SANDBOX_PID=%d\n"):format(sandbox:port(), opts.api_key or "sandbox", st.org, st.users[1].username,
+    httpd.pid())
 end
 
 function M.main(args, prog)
   local p = parser(prog)
-  local opts = args_parse(p, args)
-  if not opts then return 2 end
-  if not opts.port or opts.port < 0 or opts.port > 65535 or not opts.seed or not opts.users or opts.users < 1
-    or not opts.latency or not opts.fail_rate or opts.fail_rate < 0 or opts.fail_rate > 1 or not opts.rate_limit then
-    io.stderr:write(p:get_usage(), "\n\nerror: --port, --seed, --users, --latency, --fail-rate (0 to 1) and ",
-      "--rate-limit take numbers\n")
+  local parsed = args_parse(p, args)
+  if not parsed then return 2 end
+  local opts, err = read_options(parsed)
+  if not opts then
+    io.stderr:write("iblai sandbox: ", err, " (iblai sandbox --help)\n")
     return 2
   end
-  local sandbox, err = require("iblai.sandbox").new {
-    port = opts.port, seed = opts.seed, users = opts.users, org = opts.org, today = opts.today, data = opts.data,
-    latency = opts.latency, fail_rate = opts.fail_rate, rate_limit = opts.rate_limit, api_key = opts.api_key,
-    script = opts.script,
-  }
+  local report_fd
+  if parsed.background then
+    local role, text, pid_or_code = httpd.detach()
+    if role == "parent" then
+      if not text then return pid_or_code end -- the child said why on stderr
+      io.write(text)
+      return 0
+    end
+    report_fd = text
+  end
+  local sandbox, code
+  sandbox, err, code = require("iblai.sandbox").new(opts)
   if not sandbox then
     io.stderr:write("iblai sandbox: ", tostring(err), "\n")
-    return 1
+    return code or 1
   end
-  local port = sandbox:port()
-  local admin = sandbox.model.state.users[1].username
-  io.write(("port %d pid %d\n"):format(port, require("iblai.httpd").pid()))
-  io.stdout:flush()
-  if not opts.quiet then
+  local line = export_line(sandbox, opts)
+  if parsed.env_file then
+    local ok, werr = httpd.write_file(parsed.env_file, line)
+    if not ok then
+      io.stderr:write("iblai sandbox: --env-file: ", werr, "\n")
+      sandbox:close()
+      return 1
+    end
+  end
+  local out = parsed.quiet and ("port %d pid %d\n"):format(sandbox:port(), httpd.pid()) or line
+  if not parsed.quiet then
     local st = sandbox.model.state
-    io.stderr:write(("iblai sandbox: org %s with %d users on http://127.0.0.1:%d (Ctrl-C stops)\n"):format(
-      st.org, #st.users, port))
-    io.stderr:write(("  export IBLAI_BASE_URL=http://127.0.0.1:%d IBLAI_API_KEY=%s IBLAI_ORG=%s IBLAI_USERNAME=%s\n")
-      :format(port, opts.api_key or "sandbox", st.org, admin))
+    io.stderr:write(("iblai sandbox: org %s with %d users on http://127.0.0.1:%d%s\n"):format(st.org, #st.users,
+      sandbox:port(), parsed.background and (", in the background as pid %d (kill %d stops it)"):format(
+        httpd.pid(), httpd.pid()) or " (Ctrl-C stops)"))
   end
-  sandbox:run()
-  return 0
+  if report_fd then
+    httpd.ready(report_fd, out)
+  else
+    io.write(out)
+    io.stdout:flush()
+  end
+  return sandbox:run() and 0 or 1
 end
 
 return M

@@ -1,9 +1,10 @@
 --- iblai sandbox: a local stand-in for the Data Manager, built on iblai.httpd.
--- local sb = require("iblai.sandbox").new{ port = 0, seed = 1, users = 50 }; sb:run()
+-- local sb = assert(require("iblai.sandbox").new{ port = 0, seed = 1, users = 50 }); sb:run()
 local httpd = require "iblai.httpd"
 local Model = require "iblai.sandbox.model"
 local Router = require "iblai.sandbox.router"
 local Rng = require "iblai.sandbox.rng"
+local Store = require "iblai.sandbox.store"
 local dates = require "iblai.sandbox.dates"
 local respond = require "iblai.sandbox.respond"
 
@@ -11,7 +12,10 @@ local M = {}
 M.__index = M
 
 M.ROUTES = { "users", "artifacts", "memory", "export", "analytics" }
+M.CONNECTIONS = 4096  -- open connections served at once; idle ones are closed after IDLE_TIMEOUT
+M.IDLE_TIMEOUT = 10   -- seconds a connection may sit without sending anything
 local SCHEMES = { ["Api-Token"] = true, ["Token"] = true }
+local READS = { GET = true, HEAD = true, OPTIONS = true }
 
 local function today_start(opts)
   if opts.today then return assert(dates.parse(opts.today), "today must be YYYY-MM-DD") end
@@ -19,33 +23,72 @@ local function today_start(opts)
   return t - t % 86400
 end
 
+local function warn(...)
+  io.stderr:write("iblai sandbox: ", ...)
+  io.stderr:write("\n")
+end
+
 --- Options: port, seed, users, org, today (YYYY-MM-DD), data (file), latency (ms), fail_rate (0..1),
 -- rate_limit (requests/s), api_key (the only key accepted), script (a Lua file adding routes).
+-- Returns the sandbox, or nil, message, exit status (2 for a usage error, 1 otherwise).
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({ opts = opts }, M)
-  local model, err
+  local err, code
   if opts.data then
-    model, err = Model.load(opts.data)
-    if err then return nil, err end
+    self.store, err = Store.open(opts.data)
+    if not self.store then return nil, err, 2 end
   end
-  self.model = model or Model.generate { seed = opts.seed or 1, users = opts.users or 50, org = opts.org or "main",
-    today = today_start(opts) }
+  self.server, err = httpd.new { port = opts.port or 0, connections = M.CONNECTIONS, idle_timeout = M.IDLE_TIMEOUT,
+    handler = function(req) return self:handle(req) end }
+  if not self.server then return nil, err, 1 end
+  err, code = self:open_model()
+  if err then
+    self.server:close()
+    return nil, err, code
+  end
+  self.faults = Rng.new((opts.seed or 1) + 7)
+  self.window, self.window_count = 0, 0
+  return self
+end
+
+-- The org: read back from --data (with the journal's changes replayed) or generated.
+function M:open_model()
+  local opts, state = self.opts, nil
+  if self.store then
+    local ok, err = self.store:lock()
+    if ok then state, err = self.store:load() end
+    if err then return err, 1 end
+  end
+  self.model = state and Model.from_state(state) or Model.generate { seed = opts.seed or 1, users = opts.users or 50,
+    org = opts.org or "main", today = today_start(opts) }
   self.router = Router.new()
   for _, name in ipairs(M.ROUTES) do require("iblai.sandbox.routes." .. name)(self.router, self.model) end
   if opts.script then
     local chunk, lerr = loadfile(opts.script)
-    if not chunk then return nil, lerr end
+    if not chunk then return lerr, 2 end
     chunk { route = function(template, handlers) self.router:add(template, handlers) end,
       model = self.model, respond = respond }
   end
-  self.faults = Rng.new((opts.seed or 1) + 7)
-  self.window, self.window_count = 0, 0
-  local server, serr = httpd.new { port = opts.port or 0, connections = 1024,
-    handler = function(req) return self:handle(req) end }
-  if not server then return nil, serr end
-  self.server = server
-  return self
+  if not self.store then return nil end
+  local pending = self.store:pending()
+  for _, entry in ipairs(pending) do self:replay(entry) end
+  if #pending > 0 or not state then
+    local ok, serr = self.store:snapshot(self.model.state)
+    if not ok and not state then return ("cannot write --data %s: %s"):format(opts.data, serr), 1 end
+    if not ok then warn(serr, "; the journal keeps every change, so nothing is lost") end
+  end
+end
+
+-- Applies a journaled change again, as it was first applied.
+function M:replay(entry)
+  local req = { method = entry.method, path = entry.path, query = entry.query or {}, body = entry.body or "",
+    headers = {}, prefix = "", version = "HTTP/1.1" }
+  local ok, answer = pcall(self.route, self, req)
+  if not ok or answer.status >= 300 then
+    warn(("replaying %s %s from the journal gave %s"):format(req.method, req.path,
+      ok and answer.status or tostring(answer)))
+  end
 end
 
 function M:port()
@@ -73,42 +116,53 @@ function M:gate(req)
   end
 end
 
+-- The route's answer to a request that passed the gate.
+function M:route(req)
+  local handlers, params = self.router:match(req.path)
+  if not handlers then return respond.not_found() end
+  local fn = handlers[req.method] or (req.method == "HEAD" and handlers.GET)
+  if fn then return fn(req, params) end
+  local allowed = {}
+  for m in pairs(handlers) do allowed[#allowed + 1] = m end
+  table.sort(allowed)
+  local answer = respond.method_not_allowed(req.method)
+  answer.headers.Allow = table.concat(allowed, ", ")
+  return answer
+end
+
 function M:handle(req)
   req.prefix = ""
   if req.path:sub(1, 4) == "/dm/" then -- the public gateway's prefix, so base_url may end in /dm
     req.prefix, req.path = "/dm", req.path:sub(4)
   end
-  local answer = self:gate(req)
-  if not answer then
-    local handlers, params = self.router:match(req.path)
-    if not handlers then
-      answer = respond.not_found()
-    else
-      local fn = handlers[req.method] or (req.method == "HEAD" and handlers.GET)
-      if fn then
-        answer = fn(req, params)
-      else
-        local allowed = {}
-        for m in pairs(handlers) do allowed[#allowed + 1] = m end
-        table.sort(allowed)
-        answer = respond.method_not_allowed(req.method)
-        answer.headers.Allow = table.concat(allowed, ", ")
-      end
-    end
+  local answer = self:gate(req) or self:route(req)
+  if self.store and not READS[req.method] and answer.status and answer.status < 300 then
+    local ok, err = self.store:record(req, self.model.state)
+    if not ok then warn(err, "; this change is kept in memory only, the last saved state stays on disk") end
   end
   if self.opts.latency and self.opts.latency > 0 then answer.delay = self.opts.latency / 1000 end
   return answer
 end
 
---- Serves until SIGINT/SIGTERM, then saves the data file if one was given.
+--- Serves until SIGINT/SIGTERM, then writes the --data snapshot; false when changes were lost.
 function M:run()
   self.server:run()
-  self:close()
+  return self:close()
 end
 
+--- Stops serving and writes the --data snapshot; returns false when changes could not be saved.
 function M:close()
-  if self.opts.data then self.model:save(self.opts.data) end
+  local store, kept = self.store, true
+  if store and (store.seq ~= store.saved or store.broken) then
+    local ok, err = store:snapshot(self.model.state)
+    if not ok then
+      kept = not store.broken -- the journal still holds everything unless a write to it failed
+      warn(err, kept and ("; %s and %s still hold every change"):format(store.path, store.journal)
+        or "; changes since the last good write are lost")
+    end
+  end
   self.server:close()
+  return kept
 end
 
 return M

@@ -2,7 +2,7 @@
 -- generated from a seed so the same seed (and day) always gives the same data.
 local Rng = require "iblai.sandbox.rng"
 local dates = require "iblai.sandbox.dates"
-local json = require "iblai.json"
+local json = require "iblai.sandbox.json"
 
 local M = {}
 M.__index = M
@@ -16,6 +16,8 @@ M.TOPICS = { "Algebra", "Essay writing", "Biology", "Career advice", "Python", "
 M.SENTIMENTS = { "positive", "neutral", "negative" }
 local MODELS = { { "gpt-4o", "openai" }, { "claude-sonnet", "anthropic" }, { "gemini-pro", "google" } }
 local COURSES = { "course-v1:ibl+MATH101+2025", "course-v1:ibl+BIO201+2025", "course-v1:ibl+CS50+2025" }
+local CATEGORIES = { "preferences", "goals", "background" }
+M.POLICIES = { "Platform Admin", "Analytics Viewer", "Learner" }
 local DAY = 86400
 
 local function new_state(org, today)
@@ -75,7 +77,7 @@ function M.generate(opts)
         file_extension = rng:pick { "md", "txt", "py" }, llm_name = m[1], llm_provider = m[2],
         date_created = dates.iso(created), date_updated = dates.iso(created + rng:int(0, DAY)),
         username = name, session_id = rng:uuid(), chat_message = rng:int(1, 100000),
-        content_length = #content, metadata = {},
+        content_length = #content, metadata = json.object(),
       }
     end
     if rng:float() < 0.7 then
@@ -113,37 +115,45 @@ function M.generate(opts)
     end
   end
   table.sort(s.conversations, function(a, b) return a.at < b.at end)
+  M.enrich(s, Rng.new((opts.seed or 1) * 7919 + 101))
   reindex(self)
   return self
+end
+
+--- Fields added after the first release, drawn from their own generator so that every value
+-- above stays what the same seed always gave.
+function M.enrich(s, rng)
+  for _, a in ipairs(s.artifacts) do a.mentor = rng:pick(s.mentors).unique_id end
+  for _, c in ipairs(s.conversations) do
+    if rng:float() < 0.6 then c.rating = rng:int(1, 5) end
+  end
+  for _, m in ipairs(s.memories) do
+    local at = dates.parse(m.inserted_at)
+    m.category = rng:float() < 0.8 and rng:pick(CATEGORIES) or json.null
+    m.is_auto_generated = rng:float() < 0.5
+    m.updated_at = dates.iso(math.min(at + rng:int(0, 30) * DAY, s.today))
+    for _, e in ipairs(m.entries) do
+      e.unique_id, e.category = rng:uuid(), m.category
+      e.inserted_at, e.updated_at, e.expires_at = m.inserted_at, m.updated_at, json.null
+    end
+  end
 end
 
 function M:user(name)
   return self.by_name[name]
 end
 
---- Loads a state saved by save(); returns the model or nil, message.
-function M.load(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local state, err = json.decode(text)
-  if type(state) ~= "table" or type(state.users) ~= "table" then
-    return nil, ("%s is not sandbox data: %s"):format(path, err or "no users")
-  end
+--- A model over a state read back from a --data file.
+function M.from_state(state)
   local self = setmetatable({ state = state }, M)
+  for _, a in ipairs(state.artifacts) do
+    if type(a.metadata) == "table" then json.object(a.metadata) end -- an empty one must stay {}
+  end
+  for _, r in ipairs(state.edx) do
+    if type(r.data) == "table" then json.object(r.data) end
+  end
   reindex(self)
   return self
-end
-
-function M:save(path)
-  local text, err = json.encode(self.state)
-  if not text then error("cannot save the sandbox state: " .. tostring(err)) end
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "wb"))
-  f:write(text)
-  f:close()
-  assert(os.rename(tmp, path)) -- a crash mid-write never leaves a half-written file
 end
 
 return M

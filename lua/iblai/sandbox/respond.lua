@@ -1,5 +1,5 @@
 --- Answers in the shapes the Data Manager uses (DRF pages, field errors, detail messages).
-local json = require "iblai.json"
+local json = require "iblai.sandbox.json"
 local query = require "iblai.query"
 
 local M = {}
@@ -27,22 +27,50 @@ function M.invalid(fields)
   return M.json(400, fields)
 end
 
+--- 400 for one field.
+function M.field_error(name, message)
+  return M.invalid { [name] = { message } }
+end
+
 function M.method_not_allowed(method)
   return M.detail(405, ('Method "%s" not allowed.'):format(method))
 end
 
 local MAX_PAGE_SIZE = 100
+M.MAX_INT = 2147483647 -- the largest page, id or count a query may name (a database integer)
 
---- Reads a positive integer query parameter; returns value or nil, error answer.
+--- Reads an integer query parameter in [min, max] (max defaults to MAX_INT); returns the value,
+-- or nil and a 400 answer naming the parameter.
 function M.int_param(req, name, default, min, max)
   local raw = req.query[name]
   if raw == nil or raw == "" then return default end
-  local n = tonumber(raw)
-  if not n or n ~= math.floor(n) or n < (min or 1) or (max and n > max) then
-    return nil, M.invalid { [name] = { ("A valid integer is required%s."):format(
-      max and (" between %d and %d"):format(min or 1, max) or "") } }
-  end
-  return math.tointeger(n)
+  min, max = min or 1, max or M.MAX_INT
+  local digits = raw:match("^%s*(-?%d+)%s*$")
+  if not digits then return nil, M.field_error(name, "A valid integer is required.") end
+  local n = #digits <= 12 and math.tointeger(tonumber(digits)) or (digits:sub(1, 1) == "-" and -math.huge or math.huge)
+  if n < min then return nil, M.field_error(name, ("Ensure this value is greater than or equal to %d."):format(min)) end
+  if n > max then return nil, M.field_error(name, ("Ensure this value is less than or equal to %d."):format(max)) end
+  return n
+end
+
+local TRUE = { ["true"] = true, ["True"] = true, ["1"] = true, yes = true, on = true }
+local FALSE = { ["false"] = true, ["False"] = true, ["0"] = true, no = true, off = true }
+
+--- Reads a boolean query parameter as DRF does; returns the value, or nil and a 400 answer.
+function M.bool_param(req, name, default)
+  local raw = req.query[name]
+  if raw == nil or raw == "" then return default end
+  if TRUE[raw] then return true end
+  if FALSE[raw] then return false end
+  return nil, M.field_error(name, "Must be a valid boolean.")
+end
+
+--- Reads a query parameter that must be one of `choices` (a set); returns it, or nil and a 400.
+function M.choice_param(req, name, choices, default)
+  local v = req.query[name]
+  if v == nil or v == "" then return default end
+  if not choices[v] then return nil, M.field_error(name, ('"%s" is not a valid choice.'):format(v)) end
+  return v
 end
 
 -- The absolute URL of this request with some query parameters replaced, from the Host header.
@@ -53,8 +81,9 @@ local function link(req, changes)
   return query.append("http://" .. (req.headers.host or "127.0.0.1") .. req.prefix .. req.path, q)
 end
 
---- Slices items into a page; `style` is "drf" (count/next/previous) or "next_page" (integers).
-function M.page(req, items, style)
+--- Slices items into a page; `style` is "drf" (count/next/previous) or "next_page" (integers);
+-- `extra` adds fields to the envelope.
+function M.page(req, items, style, extra)
   local page, err = M.int_param(req, "page", 1, 1)
   if not page then return err end
   local size
@@ -67,17 +96,17 @@ function M.page(req, items, style)
   local results = {}
   for i = first, math.min(count, first + size - 1) do results[#results + 1] = items[i] end
   local has_next, has_prev = first + size - 1 < count, page > 1
+  local body
   if style == "next_page" then
-    return M.json(200, {
-      count = count, results = results,
-      next_page = has_next and page + 1 or json.null, previous_page = has_prev and page - 1 or json.null,
-    })
+    body = { count = count, results = results,
+      next_page = has_next and page + 1 or json.null, previous_page = has_prev and page - 1 or json.null }
+  else
+    body = { count = count, results = results,
+      next = has_next and link(req, { page = page + 1, page_size = size }) or json.null,
+      previous = has_prev and link(req, { page = page - 1, page_size = size }) or json.null }
   end
-  return M.json(200, {
-    count = count, results = results,
-    next = has_next and link(req, { page = page + 1, page_size = size }) or json.null,
-    previous = has_prev and link(req, { page = page - 1, page_size = size }) or json.null,
-  })
+  for k, v in pairs(extra and extra(results) or {}) do body[k] = v end
+  return M.json(200, body)
 end
 
 return M

@@ -1,5 +1,7 @@
 --- Analytics computed from the org's users and conversations, so every report agrees with the
--- raw data and with the others. {user_id} is ignored, as on the real service.
+-- raw data and with the others. {user_id} is ignored, as on the real service. Series are cut by
+-- `aggregation`, or by `group_by` where no aggregation is given; on reports that are totals,
+-- group_by is checked but cannot change a total.
 local respond = require "iblai.sandbox.respond"
 local scope = require "iblai.sandbox.routes.scope"
 local dates = require "iblai.sandbox.dates"
@@ -7,6 +9,9 @@ local dates = require "iblai.sandbox.dates"
 local BASE = "/api/ai-analytics/orgs/{org}/users/{user_id}/"
 local DAY = 86400
 local AGGREGATIONS = { daily = true, hourly = true, weekly = true }
+local ALL_BUCKETS = { daily = true, hourly = true, weekly = true, monthly = true }
+local GROUPS = { hour = "hourly", day = "daily", week = "weekly", month = "monthly" }
+local MAX_PERIODS = 20000
 
 --- Reads start_date/end_date; returns start, end_exclusive or nil and a 400 answer.
 local function range(req, required, default_days, today)
@@ -27,12 +32,25 @@ local function range(req, required, default_days, today)
   return first, last + DAY
 end
 
-local function choice(req, name, allowed, default)
-  local v = req.query[name] or default
-  if not allowed[v] then
-    return nil, respond.invalid { [name] = { ('"%s" is not a valid choice.'):format(tostring(v)) } }
+-- The bucket size of a series: aggregation, else group_by; nil and a 400 naming the bad one.
+local function bucket_of(req, opts)
+  local agg, err
+  if opts.aggregation then
+    agg, err = respond.choice_param(req, "aggregation", opts.aggregation)
+    if err then return nil, err end
   end
-  return v
+  local g = req.query.group_by
+  if opts.group_by and g and g ~= "" then
+    local as = GROUPS[g]
+    if not as or not opts.group_by[as] then
+      return nil, respond.field_error("group_by", ('"%s" is not a valid choice.'):format(g))
+    end
+    if agg and agg ~= as then
+      return nil, respond.field_error("group_by", ("group_by=%s does not match aggregation=%s."):format(g, agg))
+    end
+    agg = as
+  end
+  return agg or "daily"
 end
 
 -- Sorted bucket keys -> rows.
@@ -86,19 +104,18 @@ return function(router, model)
         local first, stop = range(req, opts.required, opts.default_days, s.today)
         if not first then return stop end
         local agg
-        if opts.aggregation then
-          agg, err = choice(req, "aggregation", opts.aggregation, "daily")
-          if not agg then return err end
-        end
+        agg, err = bucket_of(req, opts)
+        if not agg then return err end
         return fn(req, first, stop, agg)
       end,
     })
   end
 
-  report("usage-summary/", { required = true }, function(_, first, stop)
+  report("usage-summary/", { required = true, group_by = { daily = true, weekly = true, monthly = true } },
+    function(_, first, stop, agg)
     local buckets = {}
     for _, c in ipairs(in_range(first, stop)) do
-      local day = dates.bucket(c.at, "daily")
+      local day = dates.bucket(c.at, agg)
       buckets[day] = buckets[day] or {}
       buckets[day][c.user_id] = true
     end
@@ -110,8 +127,13 @@ return function(router, model)
   end)
 
   report("user-cohorts-over-time/", { required = true, aggregation = AGGREGATIONS }, function(req, first, stop, agg)
+    local step = agg == "hourly" and 3600 or agg == "weekly" and 7 * DAY or DAY
+    if (stop - first) // step > MAX_PERIODS then -- every period is listed, so the range is bounded
+      return respond.field_error("end_date", ("The range holds more than %d %s periods; narrow it."):format(
+        MAX_PERIODS, agg))
+    end
     local buckets = {}
-    for t = dates.bucket(first, agg), stop - 1, agg == "hourly" and 3600 or agg == "weekly" and 7 * DAY or DAY do
+    for t = dates.bucket(first, agg), stop - 1, step do
       buckets[t] = { new = 0, veteran = {} }
     end
     for _, u in ipairs(s.users) do
@@ -139,6 +161,7 @@ return function(router, model)
     return respond.json(200, out)
   end)
 
+  -- Rows of the schema's ConversationMessage (the spec's example shows other fields).
   report("transcripts/", { default_days = 3650 }, function(req, first, stop)
     local wanted = {}
     for t in (req.query.topics or ""):gmatch("[^,]+") do wanted[t] = true end
@@ -153,7 +176,7 @@ return function(router, model)
     return respond.json(200, rows)
   end)
 
-  report("overview-summary/", { default_days = 30 }, function(req, first, stop)
+  report("overview-summary/", { default_days = 30, group_by = ALL_BUCKETS }, function(req, first, stop)
     local span = stop - first
     local now, before = in_range(first, stop, req.query.mentor_id), in_range(first - span, first, req.query.mentor_id)
     local function topics(list)
@@ -165,10 +188,10 @@ return function(router, model)
     end
     local _, users_now = active_users(now)
     local _, users_before = active_users(before)
-    local function rating(list)
-      local pos = 0
-      for _, c in ipairs(list) do if c.user_sentiment == "positive" then pos = pos + 1 end end
-      return #list > 0 and math.floor(pos * 50 / #list + 0.5) / 10 or 0
+    local function rating(list) -- the schema's total is a count of ratings (its example agrees)
+      local n = 0
+      for _, c in ipairs(list) do if c.rating then n = n + 1 end end
+      return n
     end
     return respond.json(200, {
       conversation_volume = { total = #now, change = change(#now, #before) },
@@ -178,7 +201,7 @@ return function(router, model)
     })
   end)
 
-  report("user-metrics/", { default_days = 30 }, function(req, first, stop)
+  report("user-metrics/", { default_days = 30, group_by = ALL_BUCKETS }, function(req, first, stop)
     local span = stop - first
     local total_now, total_before = registered(-math.huge, stop), registered(-math.huge, first)
     local new_now, new_before = registered(first, stop), registered(first - span, first)
@@ -196,14 +219,15 @@ return function(router, model)
     })
   end)
 
-  report("user-sentiment/", { required = true }, function(_, first, stop)
+  report("user-sentiment/", { required = true, group_by = ALL_BUCKETS }, function(_, first, stop)
     local dist = { positive = 0, neutral = 0, negative = 0 }
     local list = in_range(first, stop)
     for _, c in ipairs(list) do dist[c.user_sentiment] = dist[c.user_sentiment] + 1 end
     return respond.json(200, { sentiment_distribution = dist, total_sentiments = #list })
   end)
 
-  report("most-discussed-topics/", { required = true, aggregation = AGGREGATIONS }, function(req, first, stop)
+  report("most-discussed-topics/", { required = true, aggregation = AGGREGATIONS, group_by = AGGREGATIONS },
+    function(req, first, stop)
     local counts = {}
     for _, c in ipairs(in_range(first, stop, req.query.mentor_id)) do
       counts[c.topics[1].name] = (counts[c.topics[1].name] or 0) + 1
@@ -217,8 +241,8 @@ return function(router, model)
     return respond.json(200, rows)
   end)
 
-  report("registered-users-trend/", { required = true,
-    aggregation = { daily = true, hourly = true, weekly = true, monthly = true } }, function(_, first, stop, agg)
+  report("registered-users-trend/", { required = true, aggregation = ALL_BUCKETS, group_by = ALL_BUCKETS },
+    function(_, first, stop, agg)
     local buckets = {}
     for _, u in ipairs(s.users) do
       if u.joined >= first and u.joined < stop then
@@ -236,11 +260,12 @@ return function(router, model)
       buckets[b] = (buckets[b] or 0) + 1
     end
     return respond.json(200, series(buckets, function(t, n)
-      return { date = agg == "hourly" and dates.iso(t) or dates.date(t), conversation_count = n }
+      return { date = dates.iso(t), conversation_count = n } -- date-time, as the schema says
     end))
   end)
 
-  report("average-messages-per-session/", { required = true, aggregation = AGGREGATIONS }, function(req, first, stop, agg)
+  report("average-messages-per-session/", { required = true, aggregation = AGGREGATIONS, group_by = AGGREGATIONS },
+    function(req, first, stop, agg)
     local buckets = {}
     for _, c in ipairs(in_range(first, stop, req.query.mentor_id)) do
       local b = dates.bucket(c.at, agg)
@@ -249,7 +274,9 @@ return function(router, model)
       buckets[b].messages = buckets[b].messages + c.message_count
     end
     return respond.json(200, series(buckets, function(t, b)
-      return { time = dates.iso(t), avg_messages = b.messages / b.sessions, total_sessions = b.sessions }
+      -- an integer, as the schema says: the mean rounded half up
+      return { time = dates.iso(t), avg_messages = (2 * b.messages + b.sessions) // (2 * b.sessions),
+        total_sessions = b.sessions }
     end))
   end)
 end

@@ -1,13 +1,26 @@
 --- Artifacts: list with filters, search and ordering; retrieve, update, delete.
 local respond = require "iblai.sandbox.respond"
 local scope = require "iblai.sandbox.routes.scope"
+local body = require "iblai.sandbox.body"
 local dates = require "iblai.sandbox.dates"
+local json = require "iblai.sandbox.json"
 
 local BASE = "/api/ai-mentor/orgs/{org}/users/{user_id}/artifacts/"
 local LIST_FIELDS = { "id", "title", "file_extension", "llm_name", "llm_provider", "date_created", "date_updated",
   "username", "session_id", "content_length" }
-local ORDERINGS = { date_created = true, date_updated = true, title = true }
-local FILTERS = { "session_id", "file_extension", "llm_name", "llm_provider", "username" }
+local DETAIL_FIELDS = { "chat_message", "content", "metadata", table.unpack(LIST_FIELDS) }
+local ORDERINGS = { date_created = true, date_updated = true, title = true, id = true }
+-- Query parameter -> the record field it must equal (chat_message_id is typed uuid in the spec
+-- while chat_message is an integer: the value is compared as text, so a uuid matches nothing).
+local FILTERS = { session_id = "session_id", file_extension = "file_extension", llm_name = "llm_name",
+  llm_provider = "llm_provider", mentor_id = "mentor", chat_message_id = "chat_message" }
+
+local function view(a, fields)
+  local out = {}
+  for _, f in ipairs(fields) do out[f] = a[f] end
+  if out.metadata == nil and fields == DETAIL_FIELDS then out.metadata = json.object() end
+  return out
+end
 
 return function(router, model)
   local function find(user, raw)
@@ -22,26 +35,23 @@ return function(router, model)
       local user, err = scope.user(model, p)
       if not user then return err end
       local ordering = req.query.ordering or "-date_created"
-      if not ORDERINGS[ordering:gsub("^%-", "")] then
-        return respond.invalid { ordering = { ("Select a valid choice. %s is not one of the available choices."):format(ordering) } }
+      local field, desc = ordering:gsub("^%-", ""), ordering:sub(1, 1) == "-"
+      if not ORDERINGS[field] then
+        return respond.field_error("ordering", ("Select a valid choice. %s is not one of the available choices."):format(ordering))
       end
+      local owner = req.query.username or user.username -- whose artifacts: the path's user unless named
       local search = (req.query.search or ""):lower()
       local list = {}
       for _, a in ipairs(model.state.artifacts) do
-        local keep = a.username == user.username
-        for _, f in ipairs(FILTERS) do
-          if keep and req.query[f] and tostring(a[f]) ~= req.query[f] then keep = false end
+        local keep = a.username == owner
+        for param, f in pairs(FILTERS) do
+          if keep and req.query[param] and tostring(a[f]) ~= req.query[param] then keep = false end
         end
         if keep and search ~= "" then
           keep = a.title:lower():find(search, 1, true) or a.content:lower():find(search, 1, true)
         end
-        if keep then
-          local row = {}
-          for _, f in ipairs(LIST_FIELDS) do row[f] = a[f] end
-          list[#list + 1] = row
-        end
+        if keep then list[#list + 1] = view(a, LIST_FIELDS) end
       end
-      local field, desc = ordering:gsub("^%-", ""), ordering:sub(1, 1) == "-"
       table.sort(list, function(a, b)
         if a[field] == b[field] then return a.id < b.id end
         if desc then return a[field] > b[field] end
@@ -51,29 +61,21 @@ return function(router, model)
     end,
   })
 
-  local function update(partial)
+  local function update(op)
     return function(req, p)
       local user, err = scope.user(model, p)
       if not user then return err end
       local a = find(user, p.id)
       if not a then return respond.not_found() end
-      local body
-      body, err = scope.body(req)
-      if not body then return err end
-      if not partial then
-        for _, f in ipairs { "title", "content" } do
-          if type(body[f]) ~= "string" then return respond.invalid { [f] = { "This field is required." } } end
-        end
-      end
-      if body.title ~= nil and (type(body.title) ~= "string" or #body.title > 255) then
-        return respond.invalid { title = { "Ensure this field has no more than 255 characters." } }
-      end
-      for _, f in ipairs { "title", "content", "file_extension", "metadata" } do
-        if body[f] ~= nil then a[f] = body[f] end
+      local fields
+      fields, err = body.read(req, op)
+      if not fields then return err end
+      for f, v in pairs(fields) do
+        a[f] = f == "metadata" and type(v) == "table" and json.object(v) or v
       end
       a.content_length = #a.content
       a.date_updated = dates.iso(model.state.today + 43200)
-      return respond.json(200, a)
+      return respond.json(200, view(a, DETAIL_FIELDS))
     end
   end
 
@@ -82,10 +84,10 @@ return function(router, model)
       local user, err = scope.user(model, p)
       if not user then return err end
       local a = find(user, p.id)
-      return a and respond.json(200, a) or respond.not_found()
+      return a and respond.json(200, view(a, DETAIL_FIELDS)) or respond.not_found()
     end,
-    PUT = update(false),
-    PATCH = update(true),
+    PUT = update("ai_mentor_orgs_users_artifacts_update"),
+    PATCH = update("ai_mentor_orgs_users_artifacts_partial_update"),
     DELETE = function(_, p)
       local user, err = scope.user(model, p)
       if not user then return err end

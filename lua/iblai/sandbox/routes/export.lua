@@ -1,5 +1,6 @@
 --- Chat-history export: POST starts a task that is ready after a few polls; the poll answers
--- 200 {"state": "task_not_ready"} until then, then the history as JSON, or CSV with to_csv=true.
+-- 200 {"state": "task_not_ready"} until then, then the history as JSON, or CSV with to_csv=true
+-- (text/csv, which the real service sends although the spec declares only JSON for this answer).
 local respond = require "iblai.sandbox.respond"
 local scope = require "iblai.sandbox.routes.scope"
 local Rng = require "iblai.sandbox.rng"
@@ -15,7 +16,6 @@ end
 
 return function(router, model)
   local s = model.state
-  local rng = Rng.new(#s.users * 7919 + 17)
 
   local function history(username)
     local items = {}
@@ -33,7 +33,7 @@ return function(router, model)
     POST = function(_, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      local id = rng:uuid()
+      local id = Rng.new(model:next_id("export") * 7919 + 17):uuid() -- the same again when the journal is replayed
       s.tasks[id] = { username = user.username, polls = 0 }
       return respond.json(200, { task_id = id })
     end,
@@ -45,14 +45,12 @@ return function(router, model)
       if not user then return err end
       local task = s.tasks[p.task_id]
       if not task or task.username ~= user.username then return respond.not_found("Task not found") end
-      local to_csv = req.query.to_csv
-      if to_csv and to_csv ~= "true" and to_csv ~= "false" then
-        return respond.invalid { to_csv = { "Must be a valid boolean." } }
-      end
+      local to_csv, bad = respond.bool_param(req, "to_csv", false)
+      if to_csv == nil then return bad end
       task.polls = task.polls + 1
       if task.polls <= POLLS_BEFORE_READY then return respond.json(200, { state = "task_not_ready" }) end
       local items = history(task.username)
-      if to_csv == "true" then
+      if to_csv then
         local lines = { "type,content,timestamp,session_id" }
         for _, it in ipairs(items) do
           lines[#lines + 1] = table.concat({ csv_field(it.type), csv_field(it.content), csv_field(it.timestamp),

@@ -1,9 +1,61 @@
 --- Every per-user memory store the memory-reset workflow touches, plus custom instructions.
 local respond = require "iblai.sandbox.respond"
 local scope = require "iblai.sandbox.routes.scope"
+local body = require "iblai.sandbox.body"
+local dates = require "iblai.sandbox.dates"
+local json = require "iblai.sandbox.json"
 
 local PROMPT = "/api/ai-prompt/orgs/{org}/users/{user_id}/"
 local MENTOR = "/api/ai-mentor/orgs/{org}/users/{user_id}/"
+local DAY = 86400
+local EDX_ORDERINGS = { id = true, course_id = true, date_created = true, last_modified = true, student = true,
+  username = true }
+local MODES = { guided = true, regular = true, all = true }
+
+-- Sorts records by an ordering query value such as "-date_created"; nil and a 400 for others.
+local function ordered(req, list, allowed, default)
+  local ordering = req.query.ordering or default
+  local field, desc = ordering:gsub("^%-", ""), ordering:sub(1, 1) == "-"
+  if not allowed[field] then
+    return nil, respond.field_error("ordering", ("Select a valid choice. %s is not one of the available choices."):format(ordering))
+  end
+  table.sort(list, function(a, b)
+    if a[field] == b[field] then return a.id < b.id end
+    if desc then return a[field] > b[field] end
+    return a[field] < b[field]
+  end)
+  return list
+end
+
+-- An ai-mentor memory as the schema has it; records saved by older sandboxes lack some fields.
+local function memory_view(m)
+  local entries = {}
+  for i, e in ipairs(m.entries or {}) do
+    entries[i] = { key = e.key, value = e.value, unique_id = e.unique_id, category = e.category or json.null,
+      inserted_at = e.inserted_at or m.inserted_at, updated_at = e.updated_at or m.updated_at or m.inserted_at,
+      expires_at = e.expires_at or json.null }
+  end
+  return { unique_id = m.unique_id, name = m.name, mode = m.mode, category = m.category or json.null,
+    is_auto_generated = m.is_auto_generated or false, username = m.username, email = m.email, platform = m.platform,
+    mentor = m.mentor, session_id = m.session_id, catalog_item_type = m.catalog_item_type or json.null,
+    catalog_item_id = m.catalog_item_id or json.null, entries = entries, inserted_at = m.inserted_at,
+    updated_at = m.updated_at or m.inserted_at }
+end
+
+-- start_date/end_date (YYYY-MM-DD) as [first, stop) seconds; nil and a 400 when malformed.
+local function date_range(req)
+  local out = {}
+  for _, f in ipairs { "start_date", "end_date" } do
+    local raw = req.query[f]
+    if raw and raw ~= "" then
+      out[f] = dates.parse(raw)
+      if not out[f] then
+        return nil, respond.field_error(f, "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
+      end
+    end
+  end
+  return out.start_date or -math.huge, out.end_date and out.end_date - out.end_date % DAY + DAY or math.huge
+end
 
 return function(router, model)
   local s = model.state
@@ -17,16 +69,13 @@ return function(router, model)
     end
   end
 
-  local function chat_record(req, user, existing)
-    local body, err = scope.body(req)
-    if not body then return nil, err end
-    for _, f in ipairs { "username", "platform_key" } do
-      if type(body[f]) ~= "string" or body[f] == "" then return nil, respond.invalid { [f] = { "This field is required." } } end
-      if #body[f] > 500 then return nil, respond.invalid { [f] = { "Ensure this field has no more than 500 characters." } } end
-    end
+  -- The all-chats record a body describes; the path's user owns it whatever the body says.
+  local function chat_record(req, op, user, existing)
+    local fields, err = body.read(req, op)
+    if not fields then return nil, err end
     local rec = existing or { id = model:next_id("all_chats") }
-    rec.username, rec.platform_key = user.username, body.platform_key
-    rec.content, rec.session_id = body.content, body.session_id
+    rec.username, rec.platform_key = user.username, fields.platform_key
+    rec.content, rec.session_id = fields.content, fields.session_id
     return rec
   end
 
@@ -65,21 +114,21 @@ return function(router, model)
 
   router:add(PROMPT .. "all-chats-memory/", one_per_user(s.all_chats, {
     POST = for_user(function(req, _, user)
-      local rec, err = chat_record(req, user)
+      local rec, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_create", user)
       if not rec then return err end
       s.all_chats[user.username] = rec
       return respond.json(201, rec)
     end),
     PUT = for_user(function(req, _, user)
       if not s.all_chats[user.username] then return respond.not_found() end
-      local rec, err = chat_record(req, user, s.all_chats[user.username])
+      local rec, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_update", user, s.all_chats[user.username])
       if not rec then return err end
       return respond.json(200, { task_id = "task-" .. model:next_id("task"), message = "Memory update started." })
     end),
   }))
   router:add(PROMPT .. "all-chats-memory/{memory_id}/", {
     PUT = by_id(s.all_chats, function(req, user, rec)
-      local updated, err = chat_record(req, user, rec)
+      local updated, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_update_2", user, rec)
       return updated and respond.json(200, updated) or err
     end),
     DELETE = by_id(s.all_chats, forget(s.all_chats)),
@@ -95,14 +144,18 @@ return function(router, model)
   end
   router:add(MENTOR .. "edx-memory/", {
     GET = for_user(function(req, _, user)
+      local student, err = respond.int_param(req, "student", nil, 0)
+      if err then return err end
+      local owner = req.query.username or user.username -- whose records: the path's user unless named
       local list = {}
       for _, r in ipairs(s.edx) do
-        if r.username == user.username and (not req.query.course_id or r.course_id == req.query.course_id)
-          and (not req.query.student or tostring(r.student) == req.query.student) then
+        if r.username == owner and (not req.query.course_id or r.course_id == req.query.course_id)
+          and (not student or r.student == student) then
           list[#list + 1] = r
         end
       end
-      return respond.page(req, list)
+      list, err = ordered(req, list, EDX_ORDERINGS, "id")
+      return list and respond.page(req, list) or err
     end),
   })
   router:add(MENTOR .. "edx-memory/{id}/", {
@@ -120,21 +173,18 @@ return function(router, model)
 
   router:add(MENTOR .. "ai-user-profile-memory/", {
     GET = for_user(function(_, _, user) return respond.json(200, s.tags[user.username] or {}) end),
-    POST = for_user(function(req, _, user)
-      local body, err = scope.body(req)
-      if not body then return err end
-      for _, f in ipairs { "tag", "detail" } do
-        if type(body[f]) ~= "string" or body[f] == "" then return respond.invalid { [f] = { "This field is required." } } end
-      end
+    POST = for_user(function(req, _, user) -- answers {tag, detail} as the schema says (its example differs)
+      local fields, err = body.read(req, "ai_mentor_orgs_users_ai_user_profile_memory_create")
+      if not fields then return err end
       local tags = s.tags[user.username] or {}
       s.tags[user.username] = tags
       for _, t in ipairs(tags) do
-        if t.tag == body.tag then
-          t.detail = body.detail
+        if t.tag == fields.tag then
+          t.detail = fields.detail
           return respond.json(200, t)
         end
       end
-      tags[#tags + 1] = { tag = body.tag, detail = body.detail }
+      tags[#tags + 1] = { tag = fields.tag, detail = fields.detail }
       return respond.json(200, tags[#tags])
     end),
   })
@@ -151,28 +201,32 @@ return function(router, model)
     end),
   })
 
+  -- The memories of username that every filter of the query lets through, or nil and a 400.
   local function memories_of(req, username)
-    local list = {}
+    local mode, err = respond.choice_param(req, "mode", MODES, "all")
+    if not mode then return nil, err end
+    local first, stop = date_range(req)
+    if not first then return nil, stop end
+    local q, list = req.query, {}
     for _, m in ipairs(s.memories) do
-      if m.username == username and (not req.query.mentor or m.mentor == req.query.mentor)
-        and (not req.query.mode or req.query.mode == "all" or m.mode == req.query.mode) then
-        list[#list + 1] = m
+      local at = dates.parse(m.inserted_at)
+      if m.username == username and (mode == "all" or m.mode == mode) and (not q.mentor or m.mentor == q.mentor)
+        and (not q.category or m.category == q.category) and (not q.platform or m.platform == q.platform)
+        and (not q.session or m.session_id == q.session) and at >= first and at < stop then
+        list[#list + 1] = memory_view(m)
       end
     end
     return list
   end
+  local function list_memories(req, username)
+    local list, err = memories_of(req, username)
+    return list and respond.page(req, list) or err
+  end
   router:add(MENTOR .. "memories/", {
-    GET = for_user(function(req, _, user)
-      if req.query.mode and not ({ guided = 1, regular = 1, all = 1 })[req.query.mode] then
-        return respond.invalid { mode = { ('"%s" is not a valid choice.'):format(req.query.mode) } }
-      end
-      return respond.page(req, memories_of(req, user.username))
-    end),
+    GET = for_user(function(req, _, user) return list_memories(req, user.username) end),
   })
   router:add(MENTOR .. "filtered-memories/", {
-    GET = for_user(function(req, _, user)
-      return respond.page(req, memories_of(req, req.query.username or user.username))
-    end),
+    GET = for_user(function(req, _, user) return list_memories(req, req.query.username or user.username) end),
   })
   local function find_memory(user, key)
     for i, m in ipairs(s.memories) do
@@ -182,7 +236,7 @@ return function(router, model)
   router:add(MENTOR .. "memory/{memory}/", {
     GET = for_user(function(_, p, user)
       local m = find_memory(user, p.memory)
-      return m and respond.json(200, m) or respond.not_found()
+      return m and respond.json(200, memory_view(m)) or respond.not_found()
     end),
     DELETE = for_user(function(_, p, user)
       local m, i = find_memory(user, p.memory)
@@ -192,20 +246,14 @@ return function(router, model)
     end),
   })
 
-  local INSTRUCTION = { "about_user", "mentor_tone", "profession", "desired_mentor_traits" }
-  local function write_instruction(status, must_exist)
+  local function write_instruction(op, status, must_exist)
     return for_user(function(req, _, user)
       local rec = s.instructions[user.username]
       if must_exist and not rec then return respond.not_found() end
-      local body, err = scope.body(req)
-      if not body then return err end
-      if body.profession and #tostring(body.profession) > 100 then
-        return respond.invalid { profession = { "Ensure this field has no more than 100 characters." } }
-      end
+      local fields, err = body.read(req, op)
+      if not fields then return err end
       rec = rec or { id = model:next_id("instruction") }
-      for _, f in ipairs(INSTRUCTION) do
-        if body[f] ~= nil then rec[f] = body[f] end
-      end
+      for f, v in pairs(fields) do rec[f] = v end
       s.instructions[user.username] = rec
       return respond.json(status, rec)
     end)
@@ -215,7 +263,7 @@ return function(router, model)
       local rec = s.instructions[user.username]
       return rec and respond.json(200, rec) or respond.not_found()
     end),
-    POST = write_instruction(201, false),
-    PUT = write_instruction(200, true),
+    POST = write_instruction("ai_mentor_orgs_users_custom_instruction_create", 201, false),
+    PUT = write_instruction("ai_mentor_orgs_users_custom_instruction_update", 200, true),
   })
 end

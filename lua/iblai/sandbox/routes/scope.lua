@@ -16,20 +16,9 @@ function M.org(model, params)
   return true
 end
 
---- Reads a JSON object body; returns it or nil and a 400 answer.
-function M.body(req)
-  local json = require "iblai.json"
-  if req.body == "" then return {} end
-  local data = json.decode(req.body)
-  if type(data) ~= "table" then
-    return nil, respond.invalid { non_field_errors = { "Invalid data. Expected a JSON object." } }
-  end
-  return data
-end
-
 --- Finds an integer path id; nil and a 404 when it is not one.
 function M.int_id(value)
-  return value:match("^%d+$") and math.tointeger(tonumber(value)) or nil
+  return #value <= 10 and value:match("^%d+$") and math.tointeger(tonumber(value)) or nil
 end
 
 return M
