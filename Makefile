@@ -27,7 +27,7 @@ CMOD      := $(B)/lib/lua/iblai
 CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
              src/error.c src/numbers.c src/util.c src/json.c src/headers.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
-HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o
+HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o $(OBJ)/util.o
 LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)
 
 PROGRAM   := $(B)/bin/iblai
@@ -38,7 +38,7 @@ LIBSO     := $(B)/lib/libiblai.so
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
-$(OBJ)/%.o: src/%.c src/internal.h src/iblai.h src/httpd.h | $(OBJ)
+$(OBJ)/%.o: src/%.c src/internal.h src/util.h src/iblai.h src/httpd.h | $(OBJ)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(OBJ)/modules.o: $(B)/gen/modules.c | $(OBJ)

@@ -20,6 +20,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "httpd.h"
+#include "util.h"
 
 #define SERVER_MT "iblai.httpd.Server"
 
@@ -34,8 +35,7 @@ typedef struct pending {
 } pending;
 
 typedef struct request_state {
-  char *body;
-  size_t len, cap;
+  iblai_buf body;           /* the request body as it arrives */
   int too_large;
   pending *answer;          /* set while the connection is suspended */
 } request_state;
@@ -50,16 +50,9 @@ typedef struct server {
   int nsleeping, cap_sleeping;
   int running;
   int port;                 /* the bound port (the one asked for, or the kernel's pick for 0) */
-  unsigned long served;
 } server;
 
 static volatile sig_atomic_t stop_signal; /* set by SIGINT/SIGTERM while server:run() waits */
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void pending_free(pending *p) {
   if (!p) return;
@@ -161,7 +154,7 @@ static void read_answer(lua_State *L, int t, pending *p) {
   p->truncate = (long)luaL_optinteger(L, -1, -1);
   lua_getfield(L, t, "delay");
   double delay = luaL_optnumber(L, -1, 0);
-  p->wake = delay > 0 ? now() + delay : 0;
+  p->wake = delay > 0 ? iblai_now() + delay : 0;
   lua_getfield(L, t, "body");
   if (!lua_isnil(L, -1)) {
     if (!lua_isstring(L, -1)) luaL_error(L, "the answer's body must be a string");
@@ -209,7 +202,7 @@ static int call_handler(lua_State *L) {
   lua_newtable(L);
   MHD_get_connection_values(cx->c, MHD_GET_ARGUMENT_KIND, add_arg, L);
   lua_setfield(L, -2, "query");
-  lua_pushlstring(L, cx->rs->body ? cx->rs->body : "", cx->rs->len);
+  lua_pushlstring(L, cx->rs->body.data ? cx->rs->body.data : "", cx->rs->body.len);
   lua_setfield(L, -2, "body");
   lua_call(L, 1, 1);
   read_answer(L, lua_gettop(L), cx->out);
@@ -316,27 +309,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return answer(c, p);
   }
   if (*upload_size) {
-    if (rs->len + *upload_size > srv->max_body) {
-      rs->too_large = 1;
-    } else {
-      if (rs->len + *upload_size + 1 > rs->cap) {
-        size_t cap = rs->cap ? rs->cap : 4096;
-        while (cap < rs->len + *upload_size + 1) cap *= 2;
-        char *b = realloc(rs->body, cap);
-        if (!b) return MHD_NO;
-        rs->body = b;
-        rs->cap = cap;
-      }
-      memcpy(rs->body + rs->len, upload, *upload_size);
-      rs->len += *upload_size;
-    }
+    if (rs->body.len + *upload_size > srv->max_body) rs->too_large = 1;
+    else if (iblai_buf_append(&rs->body, upload, *upload_size) != 0) return MHD_NO;
     *upload_size = 0;
     return MHD_YES;
   }
   if (rs->too_large)
     return answer(c, simple(413, "{\"detail\":\"Request body is too large.\"}"));
 
-  srv->served++;
   lua_State *L = srv->L;
   pending *p = calloc(1, sizeof *p);
   if (!p) return MHD_NO;
@@ -367,7 +347,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   request_state *rs = *con_cls;
   if (!rs) return;
   pending_free(rs->answer);
-  free(rs->body);
+  iblai_buf_free(&rs->body);
   free(rs);
   *con_cls = NULL;
 }
@@ -398,14 +378,14 @@ static void step(server *srv, int max_ms) {
   MHD_UNSIGNED_LONG_LONG mhd_to;
   if (MHD_get_timeout(srv->d, &mhd_to) == MHD_YES && mhd_to < (MHD_UNSIGNED_LONG_LONG)timeout)
     timeout = (int)mhd_to;
-  double t = now();
+  double t = iblai_now();
   for (int i = 0; i < srv->nsleeping; i++) {
     int ms = (int)ceil((srv->wake[i] - t) * 1000);
     if (ms < timeout) timeout = ms < 0 ? 0 : ms;
   }
   struct pollfd pfd = {info->epoll_fd, POLLIN, 0};
   poll(&pfd, 1, timeout);
-  resume_due(srv, now());
+  resume_due(srv, iblai_now());
   MHD_run(srv->d);
 }
 
@@ -434,16 +414,6 @@ static int l_run(lua_State *L) {
   return 1;
 }
 
-/* server:step([seconds]): one round of serving, for callers with their own loop. */
-static int l_step(lua_State *L) {
-  server *srv = check_server(L);
-  double secs = luaL_optnumber(L, 2, 0);
-  srv->L = L;
-  step(srv, (int)(secs * 1000));
-  srv->L = NULL;
-  return 0;
-}
-
 static int l_stop(lua_State *L) {
   server *srv = luaL_checkudata(L, 1, SERVER_MT);
   srv->running = 0;
@@ -452,11 +422,6 @@ static int l_stop(lua_State *L) {
 
 static int l_port(lua_State *L) {
   lua_pushinteger(L, check_server(L)->port);
-  return 1;
-}
-
-static int l_served(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)check_server(L)->served);
   return 1;
 }
 
@@ -584,13 +549,13 @@ static int l_pid(lua_State *L) {
 }
 
 static int l_now(lua_State *L) {
-  lua_pushnumber(L, now());
+  lua_pushnumber(L, iblai_now());
   return 1;
 }
 
 int luaopen_iblai_httpd(lua_State *L) {
-  static const luaL_Reg methods[] = {{"run", l_run},     {"step", l_step},     {"stop", l_stop},
-                                     {"port", l_port},   {"served", l_served}, {"close", l_close},
+  static const luaL_Reg methods[] = {{"run", l_run},     {"stop", l_stop},
+                                     {"port", l_port},   {"close", l_close},
                                      {NULL, NULL}};
   static const luaL_Reg funcs[] = {{"new", l_new},           {"pid", l_pid}, {"now", l_now},
                                    {"unescape", l_unescape}, {NULL, NULL}};

@@ -2,9 +2,11 @@
  *
  * The files form a one-way chain; each calls only the ones before it:
  *
- *   util.c                 growing buffer, string copies, the clock, protected hook calls
+ *   util.c (util.h)        growing buffer, string copies, the clock, hook calls, misuse errors
+ *                          (iblai.httpd uses it too)
  *   url.c auth.c retry.c   pure helpers: encoding, origins and redaction, the retry classifier
- *   json.c error.c numbers.c   values for Lua: JSON decoding, the Error type, integer fixing
+ *   json.c error.c headers.c numbers.c   values for Lua: JSON decoding, the Error type, the
+ *                          lazily parsed response headers, integer fixing
  *   session.c              options (declared once, as data), curl handles, the handle pool
  *   transfer.c             one request: reading it, each attempt, what follows an answer
  *   batch.c                groups of transfers and the loop that drives the multi handle
@@ -38,22 +40,8 @@
 #define IBLAI_STREAM_MT "iblai.Stream"
 #define IBLAI_HEADERS_MT "iblai.Headers"
 #define IBLAI_INTERRUPT_KEY "iblai.interrupt"
-#define IBLAI_SOURCES_KEY "iblai.sources" /* chunkname prefix of the iblai Lua modules */
 
-/* ---- util.c ---- */
-typedef struct {
-  char *data;
-  size_t len, cap;
-} iblai_buf;
-
-int iblai_buf_append(iblai_buf *b, const void *p, size_t n); /* 0, or -1 when out of memory */
-void iblai_buf_free(iblai_buf *b);
-char *iblai_strndup(const char *s, size_t n);
-double iblai_now(void); /* monotonic seconds */
-/* Calls the function at registry ref with the nargs values on top; a lua_pcall status. */
-int iblai_call_hook(lua_State *L, int ref, int nargs);
-/* Raises a misuse error located at the first caller outside the iblai modules. */
-int iblai_misuse(lua_State *L, const char *fmt, ...);
+#include "util.h"
 
 /* ---- url.c ---- */
 int iblai_url_escape(lua_State *L);  /* core.escape(s) */
@@ -109,7 +97,7 @@ typedef struct iblai_handle {
   const void *headers;
   const char *method; /* a method literal, or NULL when not known */
   long timeout_ms;
-  int kind, once;     /* how the method was set up (see transfer.c), and fresh-connection use */
+  int kind, once;     /* how the method was set up (see transfer.c; -1: never), fresh connections */
   char errbuf[CURL_ERROR_SIZE];
 } iblai_handle;
 

@@ -305,7 +305,7 @@ void iblai_session_release(lua_State *L, iblai_session *s) {
   s->log_ref = s->sleep_ref = LUA_NOREF;
 }
 
-/* A handle with the session's fixed options; per-attempt options are set by the transfer. */
+/* A handle with the session's fixed options; the transfer sets its callbacks and the rest. */
 iblai_handle *iblai_session_take_handle(iblai_session *s) {
   if (s->npool > 0) return s->pool[--s->npool];
   iblai_handle *h = calloc(1, sizeof *h);
@@ -326,8 +326,6 @@ iblai_handle *iblai_session_take_handle(iblai_session *s) {
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_response_bytes);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, iblai_on_body);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, iblai_on_header);
   curl_easy_setopt(e, CURLOPT_PRIVATE, h);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, h);

@@ -355,6 +355,10 @@ enum { KIND_GET, KIND_HEAD, KIND_BODY, KIND_OTHER }; /* how a method is set on a
 /* Sets what this attempt needs on h, skipping what h already holds from its last use. */
 static void set_request(iblai_session *s, iblai_handle *h, transfer *t) {
   CURL *e = h->curl;
+  if (h->kind < 0) { /* a new handle */
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, iblai_on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, iblai_on_header);
+  }
   curl_easy_setopt(e, CURLOPT_URL, t->url);
   double ms = ceil(t->timeout * 1000); /* under a millisecond must not become "no timeout" */
   long timeout_ms = ms < 1 ? 1L : (long)ms;

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "internal.h"
+#include <lauxlib.h>
+#include "util.h"
 
 int iblai_buf_append(iblai_buf *b, const void *p, size_t n) {
   if (n == 0) return 0;

@@ -19,6 +19,11 @@ routes["/echo"] = function(req)
   return reply(200, { method = req.method, path = req.path, headers = req.headers, query = req.query, body = req.body })
 end
 
+-- /echo-header?name=N&value=V: answers with the header N: V
+routes["/echo-header"] = function(req)
+  return reply(200, "{}", { [req.query.name] = req.query.value })
+end
+
 routes["/ids"] = function()
   return reply(200, '{"id": 1, "count": 3, "ratio": 0.5, "items": [{"id": 2}, {"id": 30000000000}]}')
 end
