@@ -67,10 +67,11 @@ $(OBJ) $(CMOD) $(B)/lib $(B)/bin $(B)/gen:
 	mkdir -p $@
 
 deps:
-	@sh tools/deps.sh
+	@sh tools/deps.sh test
 
 # Every test: busted specs, the embedding check, luacheck, then the specs again under valgrind.
-test: deps
+test:
+	@sh tools/deps.sh test
 	@$(MAKE) --no-print-directory all
 	@sh tools/test.sh
 
@@ -82,11 +83,13 @@ lint: deps
 	$(MAKE) --no-print-directory clean-obj
 	$(MAKE) --no-print-directory all WARN="$(WARN) -Werror"
 
-demo: deps
+demo:
+	@sh tools/deps.sh runtime
 	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh
 
-bench: deps
+bench:
+	@sh tools/deps.sh bench
 	@$(MAKE) --no-print-directory all OPT="-O2 -g"
 	@sh bench/run.sh
 

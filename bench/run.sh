@@ -22,8 +22,23 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 cc -O2 bench/plain.c $(pkg-config --cflags --libs libcurl) -o "$out/plain"
 cc -O2 bench/multi.c $(pkg-config --cflags --libs libcurl) -o "$out/multi"
-start test spec/support/server.lua
-test_url=$url
+
+# nginx on static files (bench/nginx.conf.in), on the first free port from a random start
+mkdir -p "$out/nginx/www" && cp bench/www/artifact.json "$out/nginx/www/" && chmod -R a+rX "$out"
+port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 20000 ))
+for _ in $(seq 1 20); do
+  sed -e "s|@PORT@|$port|" -e "s|@DIR@|$out/nginx|g" bench/nginx.conf.in > "$out/nginx/nginx.conf"
+  nginx -c "$out/nginx/nginx.conf" -p "$out/nginx" 2>/dev/null &
+  nginx_pid=$!
+  sleep 0.3
+  if kill -0 "$nginx_pid" 2>/dev/null; then break; fi
+  port=$((port + 1))
+done
+pids="$pids $nginx_pid"
+fast_url="http://127.0.0.1:$port"
+ARTIFACT=/api/ai-mentor/orgs/main/users/u/artifacts/1/
+curl -sf "$fast_url$ARTIFACT" > /dev/null || { echo "nginx did not start" >&2; exit 1; }
+
 start bench bench/server.lua
 bench_url=$url
 start sandbox sandbox --quiet --today 2026-11-24
@@ -33,25 +48,46 @@ N=${BENCH_N:-5000}
 D=${BENCH_DELETES:-20000}
 plain="" sdk="" walk="" ts="" multi="" many=""
 for _ in 1 2 3; do
-  plain="$plain $("$out/plain" "$test_url/ids" "$N")"
-  sdk="$sdk $(build/bin/iblai bench/sequential.lua "$test_url" /ids "$N")"
+  plain="$plain $("$out/plain" "$fast_url$ARTIFACT" "$N")"
+  sdk="$sdk $(build/bin/iblai bench/sequential.lua "$fast_url" "$ARTIFACT" "$N")"
   walk="$walk $(build/bin/iblai bench/walk.lua "$bench_url")"
   ts="$ts $(node bench/walk_ts.mjs "$bench_url")"
-  multi="$multi $("$out/multi" "$bench_url" "$D" 32)"
-  many="$many $(build/bin/iblai bench/deletes.lua "$bench_url" "$D" 32)"
+  multi="$multi $("$out/multi" "$fast_url" "$D" 32)"
+  many="$many $(build/bin/iblai bench/deletes.lua "$fast_url" "$D" 32)"
 done
 plain=$(echo $plain | best) sdk=$(echo $sdk | best) walk=$(echo $walk | best) ts=$(echo $ts | best)
 multi=$(echo $multi | best) many=$(echo $many | best)
 
-echo "sequential small GETs, $N per round (requests/s):"
-printf '  plain C libcurl loop      %10.1f\n' "$plain"
-printf '  iblai client:request      %10.1f   ratio %sx (target >= 0.85x)\n' "$sdk" "$(ratio "$sdk" "$plain")"
-echo "walking 100 pages of 100 items (items/s):"
+# Instructions per request under callgrind, the difference between two request counts divided
+# by the difference in requests: start-up cancels out, and the noise of a shared machine does
+# not move it. (Only the order in which answers arrive varies, by about 1%.)
+instructions() { # COMMAND: a shell command line, run under callgrind (through the exec)
+  valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null sh -c "exec $1" 2>&1 |
+    awk '/Collected/ { n += $4 } END { print n }'
+}
+per_request() { # LOW HIGH TEMPLATE: TEMPLATE is a command line with %d where the count goes
+  a=$(instructions "$(printf "$3" "$1")") b=$(instructions "$(printf "$3" "$2")")
+  awk -v a="$a" -v b="$b" -v n=$(($2 - $1)) 'BEGIN { printf "%.0f", (b - a) / n }'
+}
+ipr_plain=$(per_request 1000 5000 "$out/plain $fast_url$ARTIFACT %d")
+ipr_sdk=$(per_request 1000 5000 "build/bin/iblai bench/sequential.lua $fast_url $ARTIFACT %d")
+ipr_multi=$(per_request 2000 10000 "$out/multi $fast_url %d 32")
+ipr_many=$(per_request 2000 10000 "build/bin/iblai bench/deletes.lua $fast_url %d 32")
+
+echo "against nginx serving static files on 127.0.0.1 (best of 3 interleaved rounds):"
+echo "sequential GETs of one artifact ($(wc -c < bench/www/artifact.json) bytes of JSON, decoded), $N per round:"
+printf '  plain C libcurl loop      %10.1f requests/s  %8s instructions/request\n' "$plain" "$ipr_plain"
+printf '  iblai client:request      %10.1f requests/s  %8s instructions/request\n' "$sdk" "$ipr_sdk"
+printf '  ratio: speed %sx (target >= 0.85x), instructions %sx (target <= 1.3x)\n' \
+  "$(ratio "$sdk" "$plain")" "$(ratio "$ipr_sdk" "$ipr_plain")"
+echo "$D DELETEs at concurrency 32:"
+printf '  plain C libcurl multi     %10.1f requests/s  %8s instructions/request\n' "$multi" "$ipr_multi"
+printf '  iblai client:call_many    %10.1f requests/s  %8s instructions/request\n' "$many" "$ipr_many"
+printf '  ratio: speed %sx (target >= 0.75x), instructions %sx (target <= 1.3x)\n' \
+  "$(ratio "$many" "$multi")" "$(ratio "$ipr_many" "$ipr_multi")"
+echo "walking 100 pages of 100 items from bench/server.lua (items/s):"
 printf '  TypeScript @iblai/iblai-api, page by page %10.1f\n' "$ts"
 printf '  iblai client:each         %10.1f   ratio %sx (target >= 3x)\n' "$walk" "$(ratio "$walk" "$ts")"
-echo "$D DELETEs at concurrency 32 (requests/s):"
-printf '  plain C libcurl multi     %10.1f\n' "$multi"
-printf '  iblai client:call_many    %10.1f   ratio %sx (target >= 0.75x)\n' "$many" "$(ratio "$many" "$multi")"
 
 set -- $(build/bin/iblai bench/million.lua "$bench_url")
 echo "client:each over $1 items: peak resident memory $2 MB (target < 64 MB)"

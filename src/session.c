@@ -391,7 +391,7 @@ int iblai_session_new(lua_State *L) {
   }
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  /* connections need no share: every handle of the session runs in its one multi handle */
 
   int session = lua_gettop(L);
   if (!read_options(L, s, 1) || !compose_auth(L, s, 1)) return config_error(L, s, lua_tostring(L, -1));

@@ -99,8 +99,17 @@ void iblai_transfer_cancel(iblai_session *s, transfer *t) {
 
 enum { F_METHOD, F_URL, F_PATH, F_QUERY, F_JOINED, F_HEADERS, F_BODY, F_TIMEOUT, F_RETRIES,
        F_RETRY_UNSAFE, F_OP, NFIELDS };
-static const char *const field_names[] = {"method", "url", "path", "query", "joined", "headers",
-                                          "body", "timeout", "retries", "retry_unsafe", "op", NULL};
+static const struct {
+  const char *name;
+  int type;         /* LUA_TNONE: checked later (timeout, retries), or any (retry_unsafe) */
+  const char *what; /* for the error */
+} fields[] = {
+  {"method", LUA_TSTRING, "a string"}, {"url", LUA_TSTRING, "a string"}, {"path", LUA_TSTRING, "a string"},
+  {"query", LUA_TTABLE, "a table"}, {"joined", LUA_TTABLE, "a table"},
+  {"headers", LUA_TTABLE, "a table of name = value"}, {"body", LUA_TSTRING, "a string"},
+  {"timeout", LUA_TNONE, NULL}, {"retries", LUA_TNONE, NULL}, {"retry_unsafe", LUA_TNONE, NULL},
+  {"op", LUA_TSTRING, "a string"},
+};
 
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
 
@@ -118,20 +127,25 @@ static int is_credential_header(const char *line) {
          strncasecmp(line, "proxy-authorization:", 20) == 0;
 }
 
-/* Copies the fields of spec into slots base..base+NFIELDS-1, raising on unknown names. */
+static int field_index(const char *k, size_t n) {
+  for (int i = 0; i < NFIELDS; i++)
+    if (fields[i].name[0] == k[0] && strlen(fields[i].name) == n && memcmp(fields[i].name, k, n) == 0) return i;
+  return -1;
+}
+
+/* Copies the fields of spec into slots base..base+NFIELDS-1, raising on unknown names and on
+ * values of the wrong type. */
 static void read_fields(lua_State *L, int spec, int base) {
   lua_pushnil(L);
   while (lua_next(L, spec)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    int i = 0;
-    while (k && field_names[i] && strcmp(field_names[i], k) != 0) i++;
-    if (!k || !field_names[i]) iblai_misuse(L, "unknown field '%s' in request", k ? k : luaL_typename(L, -2));
+    size_t n = 0;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
+    int i = k ? field_index(k, n) : -1;
+    if (i < 0) iblai_misuse(L, "unknown field '%s' in request", k ? k : luaL_typename(L, -2));
+    if (fields[i].type != LUA_TNONE && lua_type(L, -1) != fields[i].type)
+      iblai_misuse(L, "request field '%s' must be %s", fields[i].name, fields[i].what);
     lua_replace(L, base + i);
   }
-}
-
-static void want(lua_State *L, int idx, int type, const char *name, const char *what) {
-  if (!lua_isnil(L, idx) && lua_type(L, idx) != type) iblai_misuse(L, "request field '%s' must be %s", name, what);
 }
 
 /* Checks the caller's headers (types only; bad names and values fail the request later). */
@@ -260,14 +274,6 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
   read_fields(L, spec, base);
 
   /* Everything that may raise happens before the transfer exists, so nothing can leak. */
-  want(L, base + F_METHOD, LUA_TSTRING, "method", "a string");
-  want(L, base + F_URL, LUA_TSTRING, "url", "a string");
-  want(L, base + F_PATH, LUA_TSTRING, "path", "a string");
-  want(L, base + F_QUERY, LUA_TTABLE, "query", "a table");
-  want(L, base + F_JOINED, LUA_TTABLE, "joined", "a table");
-  want(L, base + F_HEADERS, LUA_TTABLE, "headers", "a table of name = value");
-  want(L, base + F_BODY, LUA_TSTRING, "body", "a string");
-  want(L, base + F_OP, LUA_TSTRING, "op", "a string");
   int target = lua_isnil(L, base + F_URL) ? base + F_PATH : base + F_URL;
   if (lua_isnil(L, target)) iblai_misuse(L, "request needs a url or a path (a string starting with /)");
   double timeout = s->timeout, retries = (double)s->retries;

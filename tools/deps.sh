@@ -1,14 +1,31 @@
 #!/bin/sh
-# Installs the Debian packages the project needs (as root), or prints the apt-get line;
-# then the npm development tools.
+# Installs what a make target needs: Debian packages (as root; otherwise it prints the apt-get
+# line and stops), and for tests and benchmarks the npm development tools of package.json.
+#   tools/deps.sh runtime   build and run: what make, make demo and make install need
+#   tools/deps.sh test      runtime + the test tools (busted, luacheck, valgrind, Prism, Chromium)
+#   tools/deps.sh bench     runtime + the benchmark peers (nginx, wrk, valgrind, the TypeScript client)
 set -eu
 cd "$(dirname "$0")/.."
-pkgs="lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check lua-argparse lua-yaml
-libmicrohttpd-dev lua-socket luarocks valgrind pkg-config make gcc curl wrk"
+what=${1:-test}
+
+runtime="lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-argparse libmicrohttpd-dev pkg-config make gcc curl"
+# lua-yaml regenerates the operation facts; lua-socket plays the hostile server in the specs;
+# Chromium and poppler-utils render the HTML cohort report in its specs.
+test="lua-busted lua-check lua-yaml lua-socket luarocks valgrind chromium poppler-utils nodejs npm"
+bench="nginx-light wrk valgrind nodejs npm"
+case "$what" in
+  runtime) pkgs=$runtime ;;
+  test) pkgs="$runtime $test" ;;
+  bench) pkgs="$runtime $bench" ;;
+  *) echo "usage: tools/deps.sh runtime|test|bench" >&2; exit 2 ;;
+esac
+
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# nodejs may come from elsewhere than Debian: a working npm is enough
+if command -v npm >/dev/null 2>&1; then missing=$(echo "$missing" | sed 's/ nodejs//; s/ npm//'); fi
 if [ -n "$missing" ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "installing:$missing"
@@ -21,32 +38,9 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-# Development-only tools from npm (package.json): the OpenAPI mock for the contract specs and
-# the official TypeScript client for make bench. The runtime never needs Node.
-if [ ! -x node_modules/.bin/prism ] || [ ! -d node_modules/@iblai/iblai-api ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "npm is needed for the contract tests: sudo apt-get install -y nodejs npm" >&2
-      exit 1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
-  fi
+# Development-only tools from npm (package-lock.json): the OpenAPI mock and validating proxy for
+# the contract specs, the official TypeScript client for make bench. The runtime never needs Node.
+if [ "$what" != runtime ] && { [ ! -x node_modules/.bin/prism ] || [ ! -d node_modules/@iblai/iblai-api ]; }; then
   echo "installing the npm development tools (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
-fi
-
-# Headless Chromium and poppler-utils render the HTML cohort report in its specs (tests only;
-# the report itself needs neither).
-browser=""
-for p in chromium poppler-utils; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || browser="$browser $p"
-done
-if [ -n "$browser" ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "installing the test-only browser:$browser"
-    apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $browser >/dev/null
-  else
-    echo "the HTML report's specs need: sudo apt-get install -y$browser" >&2
-  fi
 fi
