@@ -146,8 +146,13 @@ describe("iblai call and iblai ops", function()
   end)
 
   it("exits 1 with the error on stderr when the call fails, 2 on usage errors", function()
-    local code, out, err = helpers.run({ "call", "ai_mentor_orgs_users_artifacts_list", "page_size=x" }, env)
+    local code, out, err = helpers.run({ "call", "ai_mentor_orgs_users_artifacts_retrieve", "id=999999" }, env)
     assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("HTTP 404", err)
+    -- a mistyped value is refused before sending, like any other usage error
+    code, out, err = helpers.run({ "call", "ai_mentor_orgs_users_artifacts_list", "page_size=x" }, env)
+    assert.equal(2, code)
     assert.equal("", out)
     assert.matches("must be an integer", err)
     local _

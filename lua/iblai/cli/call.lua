@@ -1,148 +1,147 @@
---- iblai call OPERATION [name=value ...] [--paginate] [--body JSON|@file]
+--- iblai call OPERATION [name=value | name:=JSON ...]: any operation of the API by its operationId.
 local argparse = require "argparse"
-local args_parse = require("iblai.cli.args").parse
-local errors = require "iblai.errors"
-local json = require "iblai.json"
+local args = require "iblai.cli.args"
+local connect = require "iblai.cli.connect"
+local exchange = require "iblai.cli.exchange"
 local ops = require "iblai.ops"
+local output = require "iblai.cli.output"
+local params_of = require "iblai.cli.params"
 
 local M = {}
 
-local function parser(prog)
-  local p = argparse(prog, "Call any operation of the API by its operationId; the answer is printed as JSON.")
-  p:argument("operation", "The operationId (iblai ops lists them).")
-  p:argument("params", "Parameters as name=value; {org} and {user_id} come from IBLAI_ORG and IBLAI_USERNAME.")
-    :args("*")
-  p:option("--body", "The request body as JSON, or @FILE to read it from a file.")
-  p:flag("--paginate", "Walk every page and print one item per line.")
-  p:option("--base-url", "Overrides IBLAI_BASE_URL.")
-  p:option("--org", "Overrides IBLAI_ORG.")
-  p:option("--username", "Overrides IBLAI_USERNAME.")
-  p:epilog("The key is read from IBLAI_API_KEY only, so it never shows in the process list.")
+local PROG = "iblai call"
+
+--- The command's parser (also read by the man page and the completion).
+function M.parser(prog)
+  local p = argparse(prog or PROG, "Call any operation of the API by its operationId (iblai ops lists them). "
+    .. "Parameters are checked against the API's description before anything is sent, and every missing "
+    .. "one is named at once. The answer goes to stdout as JSON with sorted keys: indented on a terminal, "
+    .. "one line otherwise.")
+  p:help_max_width(100)
+  p:argument("operation", "The operationId, such as ai_mentor_orgs_users_artifacts_list."):argname("<operation>")
+  p:argument("params", "name=value (converted to the parameter's type; a list as a,b,c), or name:=JSON for a typed "
+    .. "value such as count:=3 or tags:='[\"a\"]'. Body fields go into the JSON body. {org} and {user_id} "
+    .. "(a username) come from IBLAI_ORG and IBLAI_USERNAME unless given."):args("*"):argname("<name=value>")
+  p:option("--body", "The whole request body: JSON, @FILE to read it from a file, @- from standard input. "
+    .. "Body fields given as name=value are merged into it."):argname("<json|@file|@->")
+  p:option("-H --header", "An extra request header, 'Name: value' (repeatable)."):count("*"):argname("<header>")
+  p:flag("--paginate", "Walk every page of a listing and print every item (one JSON document a line when piped).")
+  p:flag("--slurp", "With --paginate: print all the items as one JSON array.")
+  p:flag("--raw", "Print a text answer (such as CSV) exactly as received, and a JSON string as its text.")
+  p:flag("-i --include", "Print the status line and the response headers on stderr.")
+  p:flag("--dry-run", "Print the request (method, URL, headers with the key masked, body) and send nothing.")
+  args.transport(p)
+  args.connection(p)
+  p:epilog([[
+The key is read from IBLAI_API_KEY only, so it never shows in the process list; without it,
+a base URL other than this machine is refused before anything is sent. Retries are announced
+on stderr. Exit status: 0 ok, 1 the call failed (HTTP error, network), 2 usage (an unknown
+operation or parameter, a missing or mistyped value: nothing was sent), 130 Ctrl-C.
+
+Examples:
+  iblai call ai_mentor_orgs_users_artifacts_list page_size=10 ordering=-date_created
+  iblai call core_platform_users_retrieve --paginate --slurp > users.json
+  iblai call ai_mentor_orgs_users_ai_user_profile_memory_create tag=goal detail='short answers'
+  echo '{"tag": "goal", "detail": "..."}' | iblai call ai_mentor_orgs_users_ai_user_profile_memory_create --body @-
+  iblai call ai_mentor_orgs_users_artifacts_retrieve id=42 --user jane --dry-run]])
   return p
 end
 
--- Command-line text -> the Lua value the parameter's type wants (validation reports the rest).
-local function coerce(fact, text)
-  local t = fact and fact.type
-  if t == "integer" or t == "number" then return tonumber(text) or text end
-  if t == "boolean" then
-    if text == "true" then return true elseif text == "false" then return false end
-    return text
+--- The -H values as a header table, or nil and a message.
+function M.headers(list)
+  if #list == 0 then return nil end
+  local headers = {}
+  for _, h in ipairs(list) do
+    local name, value = h:match("^%s*([^:%s]+)%s*:%s*(.-)%s*$")
+    if not name then return nil, ("-H '%s' is not 'Name: value'"):format(h) end
+    headers[name] = value
   end
-  if t == "array" then
-    local items = {}
-    for item in text:gmatch("[^,]+") do items[#items + 1] = coerce({ type = fact.items }, item) end
-    return items
-  end
-  if t == "object" or t == "any" then return json.decode(text) or text end
-  return text
+  return headers
 end
 
-local function facts_by_name(op)
-  local by = {}
-  for _, p in ipairs(op.params) do by[p.name] = p end
-  for name, f in pairs(op.body and op.body.fields or {}) do by[name] = by[name] or f end
-  return by
-end
-
-local function read_body(spec)
-  local text = spec
-  if spec:sub(1, 1) == "@" then
-    local f, err = io.open(spec:sub(2), "rb")
-    if not f then return nil, err end
-    text = f:read("a")
-    f:close()
+--- What both call and the raw-path commands check of the output options.
+function M.check_output(opts)
+  if opts.slurp and not opts.paginate then return "--slurp collects the items of --paginate; add --paginate" end
+  if opts.include and opts.paginate then
+    return "--include shows one response's headers; with --paginate use --verbose to see every exchange"
   end
-  local value, err = json.decode(text)
-  if value == nil then return nil, "--body is not valid JSON: " .. tostring(err) end
-  return value
+  if opts.raw and opts.paginate then return "--raw prints one text answer; --paginate prints JSON items" end
 end
 
-local function fail(err)
-  io.stderr:write(tostring(err), "\n")
-  return 1
-end
-
--- Writes a line to stdout; a full disk or a closed pipe ends the command instead of going on.
-local function emit(text)
-  local ok, err = io.stdout:write(text, "\n")
-  if not ok then error({ write_failed = err }, 0) end
-end
-
-local function finish_output()
-  local ok, err = io.stdout:flush()
-  if ok then return 0 end
-  io.stderr:write("iblai call: could not write the output: ", tostring(err), "\n")
-  return 1
-end
-
-function M.main(args, prog)
-  local p = parser(prog)
-  local opts = args_parse(p, args)
-  if not opts then return 2 end
-  local op = ops.get(opts.operation)
-  if not op then
-    local guess = ops.closest(opts.operation, ops.ids())
-    io.stderr:write(("iblai call: unknown operation '%s'%s; iblai ops PATTERN lists them\n"):format(
-      opts.operation, guess and ("; did you mean '%s'?"):format(guess) or ""))
-    return 2
+-- The operation, or nil after saying which ones come close.
+local function find(id)
+  local op = ops.get(id)
+  if op then return op end
+  local guess = ops.closest(id, ops.ids())
+  if not guess then
+    -- ids are lower case with underscores: a path or a different case still finds one
+    local folded = id:lower():gsub("[^%w]+", "_"):gsub("^_+", ""):gsub("_+$", "")
+    guess = ops.get(folded) and folded or ops.closest(folded, ops.ids())
   end
-  local facts, params = facts_by_name(op), {}
-  for _, pair in ipairs(opts.params) do
-    local name, value = pair:match("^([^=]+)=(.*)$")
-    if not name then
-      io.stderr:write(("iblai call: '%s' is not name=value\n"):format(pair))
-      return 2
-    end
-    params[name] = coerce(facts[name], value)
-  end
-  if opts.body then
-    local body, err = read_body(opts.body)
-    if body == nil then
-      io.stderr:write("iblai call: ", err, "\n")
-      return 2
-    end
-    params.body = body
-  end
+  io.stderr:write(("%s: unknown operation '%s'%s; iblai ops WORDS lists them\n"):format(PROG, id,
+    guess and ("; did you mean '%s'?"):format(guess) or ""))
+  return nil
+end
+
+--- Runs an operation with parsed options (shared with the raw-path commands' --paginate).
+-- @return the exit status
+function M.run(prog, op, opts, params)
   if opts.paginate and not op.envelope then
-    io.stderr:write(("iblai call: %s does not return pages; run it without --paginate\n"):format(op.id))
+    io.stderr:write(("%s: %s does not return pages (iblai ops --pages lists those that do); run it without "
+      .. "--paginate\n"):format(prog, op.id))
     return 2
   end
-  local client, err = require("iblai").from_env { base_url = opts.base_url, org = opts.org, username = opts.username }
-  if not client then return fail(err) end
-  if opts.paginate then
-    local walked, werr = pcall(function()
-      for item in client:each(op.id, params) do emit(json.encode(item)) end
-    end)
+  local client, code = connect.client(prog, opts, not opts.dry_run)
+  if not client then return code end
+  local headers, herr = M.headers(opts.header or {})
+  if herr then
     client:close()
-    if not walked then
-      if type(werr) == "table" and werr.write_failed then
-        io.stderr:write("iblai call: could not write the output: ", tostring(werr.write_failed), "\n")
-        return 1
-      end
-      if errors.is(werr) then return fail(werr) end
-      error(werr, 0) -- an interruption or a bug: the program reports it
-    end
-    return finish_output()
+    return args.usage(prog, herr)
   end
-  local req, res
-  req, err = client:prepare_call(op.id, params)
-  if req then res, err = client:request(req) end
+  local call_opts = (headers or opts.timeout) and { headers = headers, timeout = opts.timeout } or nil
+  local status = output.guard(prog, function()
+    if opts.paginate and not opts.dry_run then
+      return exchange.walk(prog, client, op, params, call_opts, opts.slurp)
+    end
+    local req, err = client:prepare_call(op.id, params, call_opts)
+    if not req then return connect.fail(prog, client, err) end
+    if opts.dry_run then
+      exchange.dry_run(client, req)
+      return 0
+    end
+    return exchange.send(prog, client, req, opts)
+  end)
   client:close()
-  if not res then return fail(err) end
-  if res.body ~= nil then
-    local text = res.body
-    if type(text) ~= "string" or (res.headers["content-type"] or ""):find("json", 1, true) then
-      text = json.encode(text)
-    end
-    -- text such as the export's CSV goes out as the server sent it, not as a JSON string
-    local ok, werr = io.stdout:write(text, text:sub(-1) == "\n" and "" or "\n")
-    if not ok then
-      io.stderr:write("iblai call: could not write the output: ", tostring(werr), "\n")
-      return 1
-    end
+  return status
+end
+
+function M.main(argv, prog)
+  prog = prog or PROG
+  local opts = args.parse(M.parser(prog), argv, prog)
+  if not opts then return 2 end
+  local bad = M.check_output(opts)
+  if bad then return args.usage(prog, bad) end
+  local op = find(opts.operation)
+  if not op then return 2 end
+  local body
+  if opts.body then
+    local text, err = params_of.read_body(opts.body)
+    if text then body, err = params_of.decode(text, "--body") end
+    if body == nil then return args.usage(prog, err) end
   end
-  return finish_output()
+  local client_defaults = {
+    org = opts.org or os.getenv("IBLAI_ORG"), user_id = opts.username or os.getenv("IBLAI_USERNAME"),
+  }
+  for k, v in pairs(client_defaults) do
+    if v == "" then client_defaults[k] = nil end
+  end
+  local params, problems = params_of.for_operation(op, opts.params, body, client_defaults)
+  if not params then
+    for _, problem in ipairs(problems) do io.stderr:write(("%s: %s: %s\n"):format(prog, op.id, problem)) end
+    io.stderr:write(("%s: nothing was sent; iblai ops %s shows its parameters\n"):format(prog, op.id))
+    return 2
+  end
+  return M.run(prog, op, opts, params)
 end
 
 return M

@@ -17,6 +17,7 @@ local BY_EXTENSION = { md = "md", markdown = "md", csv = "csv", json = "json", h
 -- Above this many daily periods the tables get long: suggest a coarser aggregation on stderr.
 local LONG_DAILY = 400
 
+--- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
   local p = argparse(prog, "New and returning users, daily activity, conversations, topics and sentiment for a "
     .. "date range, from the org's analytics; all the figures are fetched at once.")
@@ -28,9 +29,9 @@ local function parser(prog)
     :argname("<mentor_id>")
   p:option("--format", "md, csv, json or html (default: from the --out extension, else md).")
   p:option("--out", "Write to FILE (replaced atomically) instead of standard output; html needs it."):argname("<FILE>")
-  p:option("--base-url", "Overrides IBLAI_BASE_URL."):argname("<url>")
+  p:option("--base-url", "Overrides IBLAI_BASE_URL (default " .. require("iblai.cli.args").DEFAULT_BASE_URL .. ")."):argname("<url>")
   p:option("--org", "Overrides IBLAI_ORG.")
-  p:option("--username", "Overrides IBLAI_USERNAME.")
+  p:option("--username --user", "The username the analytics paths name (their {user_id}); overrides IBLAI_USERNAME.")
   p:epilog([[
 The report: totals with their change against the days before; new and returning users per
 period; daily active users; conversations and messages per session; top topics; sentiment; the
@@ -89,6 +90,8 @@ end
 -- @param args the arguments after the command name
 -- @param prog the program name for usage lines
 -- @return exit status: 0 ok, 1 some calls failed, 2 usage
+M.parser = parser
+
 function M.main(args, prog)
   local p = parser(prog or NAME)
   local ok, opts = p:pparse(args)

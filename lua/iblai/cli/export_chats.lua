@@ -6,6 +6,7 @@ local files = require "iblai.workflows.files"
 
 local M = {}
 
+--- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
   local p = argparse(prog, "Export the chat history of users: start an export task per user, poll it with "
     .. "growing intervals until the history is ready, and write it to DIR/<username>.json (or .csv). Files "
@@ -47,6 +48,8 @@ local function print_summary(result)
     for _, f in ipairs(result.failed) do io.write(("  %-30s %s\n"):format(f.user, f.error)) end
   end
 end
+
+M.parser = parser
 
 function M.main(args, prog)
   local opts = command.parse(parser(prog), args, prog)

@@ -7,6 +7,7 @@ local reset = require "iblai.workflows.memory_reset"
 
 local M = {}
 
+--- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
   local p = argparse(prog, "Delete what the API remembers about users: their all-chats memory (chats), "
     .. "ai-prompt memory (prompt), edX memory records (edx), profile memory tags (profile) and ai-mentor "
@@ -97,6 +98,8 @@ local function to_json(result, dry_run)
   end
   return out
 end
+
+M.parser = parser
 
 function M.main(args, prog)
   local opts = command.parse(parser(prog), args, prog)

@@ -5,6 +5,7 @@ local httpd = require "iblai.httpd"
 
 local M = {}
 
+--- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
   local p = argparse(prog, "A local simulator of the ibl.ai Data Manager, with one synthetic org.")
   p:option("--port", "Port on 127.0.0.1 (0 picks a free one); a port in use is an error.", "0")
@@ -69,6 +70,8 @@ local function export_line(sandbox, opts)
     .. "IBLAI_SANDBOX_PID=%d\n"):format(sandbox:port(), opts.api_key or "sandbox", st.org, st.users[1].username,
     httpd.pid())
 end
+
+M.parser = parser
 
 function M.main(args, prog)
   local p = parser(prog)

@@ -1,0 +1,79 @@
+--- The client of a command that talks to the API: IBLAI_* with the command line's overrides,
+-- retries announced on stderr, a missing key caught before anything is sent, and failures told
+-- in one line with what to do next.
+local args = require "iblai.cli.args"
+
+local M = {}
+
+--- Whether a base URL points at this machine (the sandbox, a tunnel), where a key is optional.
+-- @param origin string "scheme://host:port" (client.session:origin())
+function M.is_local(origin)
+  local host = (origin or ""):match("^%a[%w+.-]*://(.-):%d+$") or ""
+  host = host:lower()
+  return host == "localhost" or host:sub(-10) == ".localhost" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+    or host == "[::1]" or host == "0.0.0.0"
+end
+
+local function has_key()
+  local key = os.getenv("IBLAI_API_KEY")
+  return key ~= nil and key ~= ""
+end
+M.has_key = has_key
+
+--- Creates the client, or says why not on stderr.
+-- @param prog string e.g. "iblai call"
+-- @param opts the parsed options: base_url, org, username, timeout, retries, verbose
+-- @param sending boolean: a request will go out (a dry run needs no key)
+-- @return the client, or nil and the exit status (2: nothing was sent)
+function M.client(prog, opts, sending)
+  local retries = opts.retries
+  local client, err = require("iblai").from_env {
+    base_url = opts.base_url, org = opts.org, username = opts.username, timeout = opts.timeout, retries = retries,
+    verbose = opts.verbose or nil,
+    log = function(e)
+      if e.event == "retry" then
+        io.stderr:write(("%s: retrying in %.1f s after %s (%d of %d)\n"):format(prog, e.delay, e.reason, e.attempt,
+          retries or 4))
+      end
+    end,
+  }
+  if not client then
+    local text = tostring(err):gsub("^iblai: ", ""):gsub("; fix the client options.*$", "")
+    return nil, args.usage(prog, (text:gsub("option 'base_url'", "the base URL (IBLAI_BASE_URL or --base-url)")))
+  end
+  if sending and not has_key() and not M.is_local(client.session:origin()) then
+    client:close()
+    io.stderr:write(("%s: IBLAI_API_KEY is not set: export IBLAI_API_KEY=<your key> to call %s "
+      .. "(or try it on a local iblai sandbox); nothing was sent\n"):format(prog, client.base_url))
+    return nil, 2
+  end
+  return client
+end
+
+--- One line for an Error: what happened and what to do next.
+-- @param client the client (for the base URL), or nil
+-- @param err an Error or a message
+-- @return string
+function M.describe(client, err)
+  local text = tostring(err):gsub("^iblai: ", "")
+  if type(err) == "table" and err.kind == "http" and err.status == 404 and client
+    and not M.is_local(client.session:origin()) and not client.base_url:find("/dm$") then
+    -- the public gateway serves the API under /dm; a base URL without it answers 404 everywhere
+    text = text .. ("; IBLAI_BASE_URL is %s: the public API is under /dm (the default is %s)"):format(
+      client.base_url, args.DEFAULT_BASE_URL)
+  end
+  return text
+end
+
+--- Says on stderr why the command failed and returns its exit status: 2 when the request was
+-- refused before sending (a validation or option problem), 1 otherwise.
+-- @param prog string
+-- @param client the client, or nil
+-- @param err an Error or a message
+function M.fail(prog, client, err)
+  io.stderr:write(prog, ": ", M.describe(client, err), "\n")
+  local kind = type(err) == "table" and err.kind
+  return (kind == "validation" or kind == "config") and 2 or 1
+end
+
+return M
