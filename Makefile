@@ -6,6 +6,7 @@
 # make lint       luacheck + a warning-clean C build
 # make install    PREFIX=/usr/local (DESTDIR honoured)
 # make regen      regenerate lua/iblai/operations from SPEC
+# make man        regenerate doc/iblai.1 from the commands' own help
 
 LUA       ?= lua5.4
 LUA_INC   ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
@@ -34,7 +35,7 @@ PROGRAM   := $(B)/bin/iblai
 LIBA      := $(B)/lib/libiblai.a
 LIBSO     := $(B)/lib/libiblai.so
 
-.PHONY: all deps test check lint demo bench install uninstall regen clean clean-obj rock-build rock-install
+.PHONY: all deps test check lint demo bench install uninstall regen man clean clean-obj rock-build rock-install
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
@@ -96,6 +97,9 @@ bench:
 regen:
 	$(LUA) tools/gen_operations.lua $(SPEC) lua/iblai/operations
 
+man: $(PROGRAM)
+	$(PROGRAM) tools/gen_man.lua > doc/iblai.1.tmp && mv doc/iblai.1.tmp doc/iblai.1
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/iblai \
 	  $(DESTDIR)$(PREFIX)/share/lua/5.4 $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -109,11 +113,18 @@ install: all
 	cd lua && find iblai -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/lua/5.4/{} \;
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/iblai.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/iblai.pc
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 644 doc/iblai.1 $(DESTDIR)$(PREFIX)/share/man/man1/iblai.1
+	install -m 644 tools/completion/iblai.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/iblai
+	install -m 644 tools/completion/iblai.zsh $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_iblai
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/bin/iblai $(DESTDIR)$(PREFIX)/lib/lua/5.4/iblai \
 	  $(DESTDIR)$(PREFIX)/share/lua/5.4/iblai $(DESTDIR)$(PREFIX)/include/iblai.h \
-	  $(DESTDIR)$(PREFIX)/lib/libiblai.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/iblai.pc
+	  $(DESTDIR)$(PREFIX)/lib/libiblai.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/iblai.pc \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/iblai.1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/iblai \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_iblai
 
 # Used by the rockspec (build.type = "make"): only iblai.core and the Lua modules.
 rock-build: $(CMOD)/core.so

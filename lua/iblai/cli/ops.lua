@@ -49,6 +49,7 @@ local function filled(path, who)
   end))
 end
 
+local PLACE = { path = 1, query = 2, header = 3, cookie = 4, body = 5 }
 local NOTES = { org = "the org (platform key)", user_id = "a username" }
 
 local function limits(p)
@@ -69,9 +70,10 @@ local function describe(op, who, serves)
   for _, p in ipairs(op.params) do
     local extra = limits(p)
     if p.loc == "path" and NOTES[p.name] then
-      local from = p.name == "org" and { "IBLAI_ORG", who.org } or { "IBLAI_USERNAME", who.username }
-      table.insert(extra, 1, NOTES[p.name] .. (from[2] and (" (%s: %s)"):format(from[1], from[2])
-        or (" (from %s when set)"):format(from[1])))
+      local from = p.name == "org" and { "IBLAI_ORG or --org", who.org }
+        or { "IBLAI_USERNAME or --username", who.username }
+      table.insert(extra, 1, NOTES[p.name] .. (from[2] and (", filled with %s"):format(from[2])
+        or (", filled from %s"):format(from[1])))
     end
     rows[#rows + 1] = { p.loc, p.name, p.type or "", p.required and "required" or "", table.concat(extra, ", ") }
   end
@@ -90,19 +92,27 @@ local function describe(op, who, serves)
         "--body JSON, @FILE or @-" }
     end
   end
-  local width = 4
-  for _, r in ipairs(rows) do width = math.max(width, #r[2]) end
+  -- path first, then query, headers and body; by name within each (a stable sort by position)
+  for i, r in ipairs(rows) do r.at = i end
+  table.sort(rows, function(a, b)
+    local la, lb = PLACE[a[1]] or 9, PLACE[b[1]] or 9
+    if la ~= lb then return la < lb end
+    return a.at < b.at
+  end)
+  local width, twidth = 4, 4
+  for _, r in ipairs(rows) do width, twidth = math.max(width, #r[2]), math.max(twidth, #r[3]) end
   local lines = { op.id, ("  %s %s"):format(op.method, filled(op.path, who)) }
   if op.envelope then lines[#lines + 1] = ("  pages: %s (iblai call %s --paginate walks them)"):format(op.envelope, op.id) end
   if serves then lines[#lines + 1] = "  sandbox: iblai sandbox answers it" end
   for _, r in ipairs(rows) do
-    lines[#lines + 1] = (("  %-5s %-" .. width .. "s %-8s %-8s %s"):format(table.unpack(r)):gsub("%s+$", ""))
+    lines[#lines + 1] = (("  %-5s %-" .. width .. "s  %-" .. twidth .. "s  %-8s  %s"):format(table.unpack(r))
+      :gsub("%s+$", ""))
   end
   local example = { "iblai call", op.id }
   for _, r in ipairs(rows) do
     local defaulted = r[1] == "path" and ((r[2] == "org" and who.org) or (r[2] == "user_id" and who.username))
     if r[4] == "required" and not defaulted and r[2] ~= "(whole)" then
-      example[#example + 1] = ("%s=<%s>"):format(r[2], r[3])
+      example[#example + 1] = ("%s=<%s>"):format(r[2], r[1] == "path" and r[2] == "user_id" and "username" or r[3])
     end
   end
   if op.body and not op.body.fields and op.body.required then example[#example + 1] = "--body @FILE" end
