@@ -72,6 +72,11 @@ end
 local function find(id)
   local op = ops.get(id)
   if op then return op end
+  if id:sub(1, 1) == "/" then
+    io.stderr:write(("%s: '%s' is not an operationId; that is a path: iblai get %s (or post, put, patch, delete)\n")
+      :format(PROG, id, id))
+    return nil
+  end
   local guess = ops.closest(id, ops.ids())
   if not guess then
     -- ids are lower case with underscores: a path or a different case still finds one

@@ -4,6 +4,7 @@ local core = require "iblai.core"
 local connect = require "iblai.cli.connect"
 local errors = require "iblai.errors"
 local json = require "iblai.json"
+local jsontext = require "iblai.cli.jsontext"
 local output = require "iblai.cli.output"
 
 local M = {}
@@ -46,8 +47,10 @@ function M.dry_run(client, req)
   output.write(req.method or "GET", " ", M.url(client, req), "\n")
   for _, key in ipairs(names) do output.write(headers[key].name, ": ", headers[key].value, "\n") end
   if req.json ~= nil then
+    -- the body as it will be sent, read back so that it prints sorted (and indented on a terminal)
+    local sent = client:prepare(req).body
     output.write("\n")
-    output.json(req.json)
+    output.json((jsontext.decode(sent)))
   elseif req.body ~= nil then
     output.write("\n", req.body, req.body:sub(-1) == "\n" and "" or "\n")
   end

@@ -1,8 +1,10 @@
 --- What the commands print: JSON with sorted keys (pretty on a terminal, compact otherwise), and
 -- writes to stdout that turn a full disk or a closed pipe into one line on stderr and exit 1.
--- An empty table prints as []: a decoded body cannot tell an empty array from an empty object,
--- and the API's empty containers are nearly all lists (results, tags, ids).
+-- An empty table prints as []: a decoded answer cannot tell an empty array from an empty object,
+-- and the API's empty containers are nearly all lists (results, tags, ids). What the user typed
+-- keeps its kind (iblai.cli.jsontext marks an empty object).
 local json = require "iblai.json"
+local object_mt = require("iblai.cli.jsontext").object_mt
 
 local M = {}
 
@@ -89,7 +91,7 @@ function M.encode(v, pretty)
     elseif t == "table" then
       if depth > MAX_DEPTH then error("iblai: the value is nested more than 1000 levels deep", 0) end
       local pad = pretty and PADS[depth + 1] or ""
-      local list = x == empty_array or is_list(x)
+      local list = x == empty_array or (is_list(x) and getmetatable(x) ~= object_mt)
       if list then
         local len = x == empty_array and 0 or rawlen(x)
         if len == 0 then

@@ -2,6 +2,7 @@
 -- the parameter's type), name:=JSON (a typed value, as httpie writes it), name==value (always the
 -- query), and --body JSON, @FILE or @- (standard input).
 local json = require "iblai.json"
+local jsontext = require "iblai.cli.jsontext"
 local ops = require "iblai.ops"
 
 local M = {}
@@ -31,7 +32,7 @@ function M.coerce(fact, text)
     return #items > 0 and items or json.empty_array
   end
   if t == "object" or t == "any" then
-    local v = json.decode(text)
+    local v = jsontext.decode(text)
     if v ~= nil then return v end
   end
   return text
@@ -39,7 +40,7 @@ end
 
 --- A JSON text as a value, or nil and a message.
 function M.decode(text, what)
-  local v, err = json.decode(text)
+  local v, err = jsontext.decode(text)
   if v == nil then return nil, ("%s is not valid JSON: %s"):format(what, tostring(err)) end
   return v
 end
@@ -143,9 +144,11 @@ function M.for_operation(op, words, body, defaults)
     body = fields
   end
   local missing = {}
-  for _, p in ipairs(op.params) do
-    if p.required and params[p.name] == nil and not (p.loc == "path" and defaults[p.name] ~= nil) then
-      missing[#missing + 1] = describe_missing(p.name, p, p.loc)
+  for place, loc in ipairs { "path", "query", "header", "cookie" } do -- in the order of the URL
+    for _, p in ipairs(op.params) do
+      if p.loc == loc and p.required and params[p.name] == nil and not (place == 1 and defaults[p.name] ~= nil) then
+        missing[#missing + 1] = describe_missing(p.name, p, p.loc)
+      end
     end
   end
   if op.body and op.body.fields and (body == nil or type(body) == "table") then
