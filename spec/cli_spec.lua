@@ -568,6 +568,25 @@ describe("iblai call against the sandbox", function()
     assert.matches("is not a listing the API describes", err, 1, true)
   end)
 
+  it("prints the export's CSV as it came with --raw", function()
+    local user = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "k", IBLAI_ORG = "main", IBLAI_USERNAME = env.IBLAI_USERNAME }
+    local code, out = run({ "call", "ai_mentor_orgs_users_export_chathistory_create" }, user)
+    assert.equal(0, code)
+    local task = json.decode(out).task_id
+    local csv
+    for _ = 1, 5 do
+      code, out = run({ "call", "ai_mentor_orgs_users_downloads_tasks_retrieve", "task_id=" .. task, "to_csv=true",
+        "--raw" }, user)
+      assert.equal(0, code)
+      if not out:find("task_not_ready", 1, true) then
+        csv = out
+        break
+      end
+    end
+    assert.matches("^type,content,timestamp,session_id\n", csv)
+    assert.is_nil(csv:find('^"'))
+  end)
+
   it("prints an empty list as []", function()
     local code, out = run({ "call", "ai_mentor_orgs_users_edx_memory_list", "username=nobody-at-all" }, env)
     assert.equal(0, code)
@@ -597,6 +616,41 @@ describe("iblai call against the sandbox", function()
     assert.equal(0, code)
     assert.is_true(#out > 10 * 1024 * 1024)
     os.remove(file)
+  end)
+end)
+
+describe("JSON on the command line", function()
+  local output = require "iblai.cli.output"
+  local jsontext = require "iblai.cli.jsontext"
+
+  it("writes sorted keys, integers as integers, the fewest digits that read back, escapes per RFC 8259", function()
+    local v = { b = 1, a = { 3.0, 0.1, 1 / 3, 1e300, -0.5, math.maxinteger }, c = "q\"\\\1\n\t/é", d = json.null,
+      e = true, f = false, g = {}, h = json.empty_array, [1.5] = "odd key" }
+    assert.equal('{"1.5":"odd key","a":[3,0.1,0.3333333333333333,1e+300,-0.5,9223372036854775807],'
+      .. '"b":1,"c":"q\\"\\\\\\u0001\\n\\t/é","d":null,"e":true,"f":false,"g":[],"h":[]}', output.encode(v))
+    assert.equal('{\n  "a": [\n    1,\n    []\n  ],\n  "b": {\n    "c": null\n  }\n}',
+      output.encode({ a = { 1, {} }, b = { c = json.null } }, true))
+    for _, x in ipairs { 0.1, 1 / 3, 2 ^ 60 + 0.0, 123456.789e-20, -1e-300 } do
+      assert.equal(x, tonumber(output.encode(x)))
+    end
+    assert.has_error(function() output.encode({ f = print }) end)
+  end)
+
+  it("keeps [] and {} apart in what the user types, and says where a text goes wrong", function()
+    local v = assert(jsontext.decode('{"a": [], "b": {}, "c": [1, 2.5, "\\u00e9\\ud83d\\ude00", null, true, false]}'))
+    assert.equal(json.empty_array, v.a)
+    assert.equal('{"a":[],"b":{},"c":[1,2.5,"é😀",null,true,false]}', output.encode(v))
+    local sent = json.encode(v) -- what goes out to the API
+    assert.truthy(sent:find('"a":[]', 1, true) and sent:find('"b":{}', 1, true), sent)
+    assert.equal("integer", math.type(v.c[1]))
+    for text, where in pairs { ["[1,"] = "byte 4", ['{"a" 1, []}'] = "byte 6", ["[] x"] = "byte 4",
+      ['["\\q"] []'] = "unknown escape" } do
+      local value, err = jsontext.decode(text)
+      assert.is_nil(value, text)
+      assert.matches(where, err, 1, true)
+    end
+    -- a text without an empty container takes the C decoder: the same values
+    assert.same(json.decode('{"x": [1, {"y": "z"}]}'), jsontext.decode('{"x": [1, {"y": "z"}]}'))
   end)
 end)
 
