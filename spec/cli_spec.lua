@@ -90,7 +90,10 @@ describe("help", function()
     assert.matches("^iblai call: [^\n]+%(iblai call %-%-help tells more%)\n$", err)
     code, _, err = run { "call", "core_platform_users_retrieve", "--timeout", "soon" }
     assert.equal(2, code)
-    assert.matches("seconds", err)
+    assert.matches("--timeout must be a number of seconds above 0, got 'soon'", err, 1, true)
+    code, _, err = run { "get", "/x", "--retries", "200" }
+    assert.equal(2, code)
+    assert.matches("--retries must be a whole number from 0 to 100, got '200'", err, 1, true)
   end)
 
   it("tells one default base URL: the client's, in --help, the usage and the README", function()
@@ -505,6 +508,13 @@ describe("iblai call against the sandbox", function()
       .. "--username), end_date (string, query), start_date (string, query)\n"
       .. "iblai call: nothing was sent; iblai ops ai_analytics_orgs_users_user_cohorts_over_time_retrieve shows its "
       .. "parameters\n", err)
+    code, _, err = run({ "call", "ai_mentor_orgs_users_artifacts_retrieve", "id:=[1]" }, env)
+    assert.equal(2, code)
+    assert.equal("iblai call: ai_mentor_orgs_users_artifacts_retrieve: id:= wants an integer, not a JSON object or list\n"
+      .. "iblai call: nothing was sent; iblai ops ai_mentor_orgs_users_artifacts_retrieve shows its parameters\n", err)
+    code, _, err = run({ "call", "ai_mentor_orgs_users_artifacts_retrieve", "id:=1e400" }, env)
+    assert.equal(2, code)
+    assert.matches("id:= holds a number too large for JSON", err, 1, true)
     code, _, err = run({ "call", "ai_mentor_orgs_users_ai_user_profile_memory_create", "tga=x" }, env)
     assert.equal(2, code)
     assert.matches("unknown parameter 'tga'; did you mean 'tag'?", err, 1, true)

@@ -36,13 +36,15 @@ end
 
 local function seconds(text)
   local v = tonumber(text)
-  if not v or v ~= v or v <= 0 or v > 1e6 then return nil, "must be a number of seconds above 0" end
+  if not v or v ~= v or v <= 0 or v > 1e6 then
+    return nil, ("--timeout must be a number of seconds above 0, got '%s'"):format(text)
+  end
   return v
 end
 
 local function count(text)
   local v = math.tointeger(tonumber(text))
-  if not v or v < 0 or v > 100 then return nil, "must be a whole number from 0 to 100" end
+  if not v or v < 0 or v > 100 then return nil, ("--retries must be a whole number from 0 to 100, got '%s'"):format(text) end
   return v
 end
 

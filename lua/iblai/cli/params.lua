@@ -38,12 +38,26 @@ function M.coerce(fact, text)
   return text
 end
 
+-- Whether a decoded value holds a number JSON cannot carry (1e400 reads as infinity).
+local function finite(v, depth)
+  if type(v) == "number" then return v == v and v ~= math.huge and v ~= -math.huge end
+  if type(v) ~= "table" or depth > 200 then return true end
+  for _, x in pairs(v) do
+    if not finite(x, depth + 1) then return false end
+  end
+  return true
+end
+
 --- A JSON text as a value, or nil and a message.
 function M.decode(text, what)
   local v, err = jsontext.decode(text)
   if v == nil then return nil, ("%s is not valid JSON: %s"):format(what, tostring(err)) end
+  if not finite(v, 0) then return nil, ("%s holds a number too large for JSON"):format(what) end
   return v
 end
+
+local KINDS = { table = "a JSON object or list", userdata = "null" }
+local SCALAR = { string = true, integer = true, number = true, boolean = true }
 
 --- The text of --body: itself, the contents of @FILE, or standard input for @-.
 -- @return the text, or nil and a message
@@ -100,6 +114,7 @@ end
 -- @return params (with body = ... when a body was built), or nil and a list of one-line problems
 function M.for_operation(op, words, body, defaults)
   local by, params, fields, problems = M.facts(op), {}, nil, {}
+  local given = {} -- names typed, even with a bad value: not reported as missing too
   for _, word in ipairs(words) do
     local name, how, text = M.split(word)
     local known = name and by[name]
@@ -113,11 +128,19 @@ function M.for_operation(op, words, body, defaults)
       problems[#problems + 1] = ("unknown parameter '%s'%s"):format(name,
         guess and ("; did you mean '%s'?"):format(guess) or "; iblai ops " .. op.id .. " lists them")
     else
+      given[name] = true
       local value
       if how == ":=" then
         local err
         value, err = M.decode(text, name .. ":=")
-        if value == nil then problems[#problems + 1] = err end
+        if value == nil then
+          problems[#problems + 1] = err
+        elseif known.loc ~= "body" and SCALAR[known.fact.type] and KINDS[type(value)] then
+          -- a path or query parameter holds one value: say so here rather than print a table's address
+          problems[#problems + 1] = ("%s:= wants %s %s, not %s"):format(name,
+            known.fact.type == "integer" and "an" or "a", known.fact.type, KINDS[type(value)])
+          value = nil
+        end
       else
         value = M.coerce(known.fact, text)
       end
@@ -146,7 +169,7 @@ function M.for_operation(op, words, body, defaults)
   local missing = {}
   for place, loc in ipairs { "path", "query", "header", "cookie" } do -- in the order of the URL
     for _, p in ipairs(op.params) do
-      if p.loc == loc and p.required and params[p.name] == nil and not (place == 1 and defaults[p.name] ~= nil) then
+      if p.loc == loc and p.required and not given[p.name] and not (place == 1 and defaults[p.name] ~= nil) then
         missing[#missing + 1] = describe_missing(p.name, p, p.loc)
       end
     end
@@ -154,7 +177,9 @@ function M.for_operation(op, words, body, defaults)
   if op.body and op.body.fields and (body == nil or type(body) == "table") then
     local names = {}
     for name, f in pairs(op.body.fields) do
-      if f.required and not f.read_only and (body == nil or body[name] == nil) then names[#names + 1] = name end
+      if f.required and not f.read_only and not given[name] and (body == nil or body[name] == nil) then
+        names[#names + 1] = name
+      end
     end
     table.sort(names)
     for _, name in ipairs(names) do missing[#missing + 1] = describe_missing(name, op.body.fields[name], "body") end
