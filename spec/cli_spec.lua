@@ -158,6 +158,9 @@ describe("iblai ops", function()
       assert.equal(op.envelope ~= nil, row:find(" pages ", 1, true) ~= nil, row)
     end
     assert.matches(" pages  sandbox ", seen.ai_mentor_orgs_users_edx_memory_list, 1, true)
+    -- the parameters a user gives, after the path ({org} and {user_id} come from the client)
+    assert.matches("/edx%-memory/  course_id,ordering,page,page_size,student,username$",
+      seen.ai_mentor_orgs_users_edx_memory_list)
     assert.matches("        sandbox ", seen.ai_mentor_orgs_users_edx_memory_destroy, 1, true)
     -- an operation the sandbox does not serve has no mark
     local _, any = run { "ops", "ai_mentor_orgs_mentors_email_inbox_list", "--json" }
@@ -228,7 +231,7 @@ describe("iblai ops", function()
   it("prints a header on a terminal only", function()
     local code, out = pty { "ops", "edx", "memory" }
     assert.equal(0, code)
-    assert.matches("^METHOD%s+OPERATION%s+PAGES%s+SANDBOX%s+PATH\n", out)
+    assert.matches("^METHOD%s+OPERATION%s+PAGES%s+SANDBOX%s+PATH%s+PARAMETERS\n", out)
     assert.matches("operations; pages: iblai call OP %-%-paginate", out) -- stderr, on the same terminal
     assert.not_matches("METHOD", select(2, run { "ops", "edx", "memory" }))
   end)

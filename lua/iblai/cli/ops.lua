@@ -148,11 +148,16 @@ end
 local function list(found, who, serving)
   local width = 9
   for _, op in ipairs(found) do width = math.max(width, #op.id) end
-  local row = "%-6s  %-" .. width .. "s  %-5s  %-7s  %s\n"
-  if output.isatty(1) then output.write(row:format("METHOD", "OPERATION", "PAGES", "SANDBOX", "PATH")) end
+  local row = "%-6s  %-" .. width .. "s  %-5s  %-7s  %s%s\n"
+  if output.isatty(1) then output.write(row:format("METHOD", "OPERATION", "PAGES", "SANDBOX", "PATH", "  PARAMETERS")) end
   for _, op in ipairs(found) do
+    -- the parameters a user gives: all but the {org} and {user_id} the client fills
+    local names = {}
+    for _, p in ipairs(op.params) do
+      if p.loc ~= "path" or not NOTES[p.name] then names[#names + 1] = p.name end
+    end
     output.write(row:format(op.method, op.id, op.envelope and "pages" or "", serving[op.id] and "sandbox" or "",
-      filled(op.path, who)))
+      filled(op.path, who), #names > 0 and ("  " .. table.concat(names, ",")) or ""))
   end
   if output.isatty(2) then
     io.stderr:write(("%d operation%s; pages: iblai call OP --paginate walks them; sandbox: iblai sandbox answers "
