@@ -86,12 +86,12 @@ local function write_out(f, tmp, out, text)
   return true
 end
 
+M.parser = parser
+
 --- Runs the command.
 -- @param args the arguments after the command name
 -- @param prog the program name for usage lines
 -- @return exit status: 0 ok, 1 some calls failed, 2 usage
-M.parser = parser
-
 function M.main(args, prog)
   local p = parser(prog or NAME)
   local ok, opts = p:pparse(args)
