@@ -42,7 +42,8 @@ Examples:
   iblai call ai_mentor_orgs_users_artifacts_list page_size=10 ordering=-date_created
   iblai call core_platform_users_retrieve --paginate --slurp > users.json
   iblai call ai_mentor_orgs_users_ai_user_profile_memory_create tag=goal detail='short answers'
-  echo '{"tag": "goal", "detail": "..."}' | iblai call ai_mentor_orgs_users_ai_user_profile_memory_create --body @-
+  echo '{"tag": "goal", "detail": "..."}' |
+    iblai call ai_mentor_orgs_users_ai_user_profile_memory_create --body @-
   iblai call ai_mentor_orgs_users_artifacts_retrieve id=42 --user jane --dry-run]])
   return p
 end

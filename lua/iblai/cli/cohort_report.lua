@@ -21,6 +21,7 @@ local LONG_DAILY = 400
 local function parser(prog)
   local p = argparse(prog, "New and returning users, daily activity, conversations, topics and sentiment for a "
     .. "date range, from the org's analytics; all the figures are fetched at once.")
+  p:help_max_width(100)
   p:option("--start", "First day (default: the 30 days up to --end).", nil):argname("<YYYY-MM-DD>")
   p:option("--end", "Last day, included (default: today, UTC).", nil):argname("<YYYY-MM-DD>")
   p:option("--aggregation", "Periods of the tables and charts: daily, weekly (Monday to Sunday) or monthly.", "daily")

@@ -46,7 +46,8 @@ Exit status: 0 ok, 1 the request failed, 2 usage (nothing was sent), 130 Ctrl-C.
 Examples:
   iblai get /api/core/platform/users/ page_size=5
   iblai get '/api/ai-mentor/orgs/{org}/users/{user_id}/artifacts/' --paginate --slurp
-  iblai post '/api/ai-mentor/orgs/{org}/users/{user_id}/ai-user-profile-memory/' tag=goal detail=brief
+  iblai post '/api/ai-mentor/orgs/{org}/users/{user_id}/ai-user-profile-memory/' \
+    tag=goal detail=brief
   iblai delete '/api/ai-mentor/orgs/{org}/users/{user_id}/edx-memory/7/' --dry-run]]))
   return p
 end

@@ -8,6 +8,7 @@ local M = {}
 --- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
   local p = argparse(prog, "A local simulator of the ibl.ai Data Manager, with one synthetic org.")
+  p:help_max_width(100)
   p:option("--port", "Port on 127.0.0.1 (0 picks a free one); a port in use is an error.", "0")
   p:option("--seed", "Seed of the generated data.", "1")
   p:option("--users", "Number of users in the org (up to 20,000).", "50")
