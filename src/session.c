@@ -242,7 +242,7 @@ static int build_default_headers(iblai_session *s) {
 
 iblai_session *iblai_check_session(lua_State *L, int idx) {
   iblai_session *s = luaL_checkudata(L, idx, IBLAI_SESSION_MT);
-  if (s->closed) luaL_error(L, "attempt to use a closed iblai.Session");
+  if (s->closed) iblai_misuse(L, "attempt to use a closed iblai.Session (or the client it belongs to)");
   return s;
 }
 
