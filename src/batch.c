@@ -248,7 +248,8 @@ static int drive(lua_State *L, iblai_group *g, int until) {
   }
 }
 
-/* The guard of an entered session: closing it (on return, or as an error unwinds) leaves. */
+/* The guard of a session, made once and kept as the session's user value: marked to-be-closed
+ * by each operation, closing it (on return, or as an error unwinds) leaves the session. */
 typedef struct {
   iblai_session *s;
 } guard;
@@ -256,24 +257,27 @@ typedef struct {
 static int guard_close(lua_State *L) {
   guard *gd = lua_touserdata(L, 1);
   iblai_session *s = gd->s;
-  gd->s = NULL;
-  if (s && --s->busy == 0) sweep(s); /* nothing of the session is in use any more */
+  if (--s->busy == 0) sweep(s); /* nothing of the session is in use any more */
   return 0;
 }
 
-void iblai_enter(lua_State *L, iblai_session *s, int exclusive) {
+void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
   if (exclusive && s->busy)
     iblai_misuse(L, "iblai.Session is busy: hooks, finalizers and metamethods it runs may not start requests");
-  guard *gd = lua_newuserdatauv(L, sizeof *gd, 0);
-  gd->s = NULL;
-  if (luaL_newmetatable(L, "iblai.Guard")) {
-    lua_pushcfunction(L, guard_close);
-    lua_setfield(L, -2, "__close");
+  if (lua_getiuservalue(L, sidx, 1) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    guard *gd = lua_newuserdatauv(L, sizeof *gd, 0);
+    gd->s = s;
+    if (luaL_newmetatable(L, "iblai.Guard")) {
+      lua_pushcfunction(L, guard_close);
+      lua_setfield(L, -2, "__close");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, sidx, 1);
   }
-  lua_setmetatable(L, -2);
-  lua_toclose(L, -1);
-  gd->s = s;
   s->busy++;
+  lua_toclose(L, -1);
 }
 
 void iblai_group_run(lua_State *L, iblai_group *g, int until) {

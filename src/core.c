@@ -10,7 +10,7 @@ static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT
 
 /* The group request and request_many reuse: they cannot nest, so one per session is enough. */
 static iblai_group *sync_group(lua_State *L, iblai_session *s) {
-  iblai_enter(L, s, 1);
+  iblai_enter(L, s, 1, 1);
   if (!s->sync && !iblai_group_new(s, 0, &s->sync)) luaL_error(L, "out of memory");
   iblai_group_clear(s->sync); /* whatever an earlier error left behind */
   s->sync->concurrency = 0;   /* nothing starts until every request is read */

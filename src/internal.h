@@ -215,7 +215,7 @@ void iblai_group_clear(iblai_group *g);
 void iblai_group_kick(iblai_group *g);
 /* Enters the session for an operation (exclusive: none may be under way), pushing a
  * to-be-closed guard; leaving happens when the calling C function returns or unwinds. */
-void iblai_enter(lua_State *L, iblai_session *s, int exclusive);
+void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive); /* sidx: the session */
 /* Drives the session until transfer `until` of g is DONE (all of g when until < 0); a hook's
  * error or an interrupt raises after g is cleared. */
 void iblai_group_run(lua_State *L, iblai_group *g, int until);

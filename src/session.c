@@ -375,7 +375,7 @@ int iblai_session_new(lua_State *L) {
     lua_replace(L, 1);
   }
   collect_dropped_sessions(L);
-  iblai_session *s = lua_newuserdatauv(L, sizeof *s, 0);
+  iblai_session *s = lua_newuserdatauv(L, sizeof *s, 1); /* the user value: its guard */
   memset(s, 0, sizeof *s);
   s->closed = 1; /* nothing to release until the handles exist */
   set_defaults(s);

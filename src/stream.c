@@ -56,7 +56,8 @@ static int stream_add(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   iblai_session *s = st->g->s;
-  iblai_enter(L, s, 0);
+  lua_getiuservalue(L, 1, 1); /* the stream's session */
+  iblai_enter(L, s, 3, 0);
   iblai_transfer *t = iblai_transfer_read(L, s, 2);
   if (!st->g) { /* closed by a finalizer while the request was read */
     iblai_transfer_free(s, t);
@@ -74,7 +75,8 @@ static int stream_next(lua_State *L) {
   iblai_group *g = st->g;
   if (g->first == g->n) return 0;
   lua_settop(L, 1);
-  iblai_enter(L, g->s, 1);
+  lua_getiuservalue(L, 1, 1); /* the stream's session */
+  iblai_enter(L, g->s, 2, 1);
   iblai_group_run(L, g, g->first);
   iblai_transfer *t = g->t[g->first];
   lua_pushinteger(L, ++st->delivered);
