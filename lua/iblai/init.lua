@@ -74,7 +74,7 @@ local function with_json(req)
   local encoded, err = json.encode(req.json)
   if not encoded then core.misuse("request json cannot be encoded: " .. tostring(err)) end
   local out, headers = {}, { ["Content-Type"] = "application/json" }
-  for k, v in pairs(req) do
+  for k, v in next, req do
     if k ~= "json" then out[k] = v end
   end
   if req.headers ~= nil then
@@ -99,18 +99,21 @@ end
 -- decoded when it is JSON, or nil and an Error (every status other than 2xx is one).
 function Client:request(req)
   if type(req) ~= "table" then core.misuse("client:request expects a table, got " .. type(req)) end
-  if req.json ~= nil then req = with_json(req) end
+  if rawget(req, "json") ~= nil then req = with_json(req) end
   return self.session:request(req)
 end
 
 --- Many requests at once on one connection pool; results[i] and errs[i] line up with reqs[i].
 function Client:request_many(reqs, opts)
   if type(reqs) ~= "table" then core.misuse("client:request_many expects a list of requests, got " .. type(reqs)) end
-  local prepared = reqs
-  for i = 1, #reqs do
-    local req = reqs[i]
-    if type(req) == "table" and req.json ~= nil then
-      if prepared == reqs then prepared = table.move(reqs, 1, #reqs, 1, {}) end
+  local prepared, n = reqs, rawlen(reqs) -- read raw, as the core reads them
+  for i = 1, n do
+    local req = rawget(reqs, i)
+    if type(req) == "table" and rawget(req, "json") ~= nil then
+      if prepared == reqs then
+        prepared = {}
+        for j = 1, n do prepared[j] = rawget(reqs, j) end
+      end
       prepared[i] = with_json(req)
     end
   end
