@@ -27,6 +27,8 @@ CMOD      := $(B)/lib/lua/iblai
 CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
              src/error.c src/numbers.c src/util.c src/json.c src/headers.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
+# The embedding API of libiblai: the preloaded modules, restricted mode, host hooks.
+EMBED_OBJ := $(OBJ)/openlibs.o $(OBJ)/limits.o $(OBJ)/guard.o $(OBJ)/safe.o $(OBJ)/restrict.o $(OBJ)/hooks.o $(OBJ)/modules.o
 HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o $(OBJ)/util.o
 LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)
 
@@ -38,7 +40,7 @@ LIBSO     := $(B)/lib/libiblai.so
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
-$(OBJ)/%.o: src/%.c src/internal.h src/util.h src/iblai.h src/httpd.h | $(OBJ)
+$(OBJ)/%.o: src/%.c src/internal.h src/util.h src/iblai.h src/httpd.h src/restrict.h | $(OBJ)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(OBJ)/modules.o: $(B)/gen/modules.c | $(OBJ)
@@ -53,15 +55,15 @@ $(CMOD)/core.so: $(CORE_OBJ) | $(CMOD)
 $(CMOD)/httpd.so: $(HTTPD_OBJ) | $(CMOD)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lm
 
-$(LIBA): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
+$(LIBA): $(CORE_OBJ) $(EMBED_OBJ) | $(B)/lib
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBSO): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
+$(LIBSO): $(CORE_OBJ) $(EMBED_OBJ) | $(B)/lib
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libiblai.so.0 -o $@ $^ $(CURL_LIBS) $(LUA_LIB) -lm -lpthread
 	ln -sf libiblai.so $(B)/lib/libiblai.so.0
 
-$(PROGRAM): $(OBJ)/runner.o $(HTTPD_OBJ) $(LIBA) | $(B)/bin
-	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(HTTPD_OBJ) $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
+$(PROGRAM): $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(HTTPD_OBJ) $(LIBA) | $(B)/bin
+	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(HTTPD_OBJ) $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
 
 $(OBJ) $(CMOD) $(B)/lib $(B)/bin $(B)/gen:
 	mkdir -p $@
