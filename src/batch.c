@@ -247,12 +247,31 @@ static int drive(lua_State *L, iblai_group *g, int until) {
   }
 }
 
+typedef struct {
+  iblai_group *g;
+  int until, status;
+} drive_args;
+
+/* drive() as a protected call: a memory error inside the loop (building a log event at a state's
+ * memory cap) must not skip the cleanup below, or the session stays busy with its requests
+ * running. The loop's own error comes back as the result, with its status in the args. */
+static int drive_protected(lua_State *L) {
+  drive_args *a = lua_touserdata(L, 1);
+  a->status = drive(L, a->g, a->until);
+  return a->status == LUA_OK ? 0 : 1;
+}
+
 void iblai_group_run(lua_State *L, iblai_group *g, int until) {
   iblai_session *s = g->s;
   if (s->busy) iblai_misuse(L, "iblai.Session is busy: a hook may not start requests");
+  luaL_checkstack(L, 3, "no room for the transfer loop");
+  drive_args a = {g, until, LUA_OK};
+  lua_pushcfunction(L, drive_protected);
+  lua_pushlightuserdata(L, &a);
   s->busy = 1;
   s->driving = g;
-  int st = drive(L, g, until);
+  int st = lua_pcall(L, 1, 1, 0);
+  if (st == LUA_OK) st = a.status;
   s->busy = 0;
   s->driving = NULL;
   sweep(s);
@@ -260,4 +279,5 @@ void iblai_group_run(lua_State *L, iblai_group *g, int until) {
     iblai_group_clear(g); /* its requests stop before the error unwinds */
     lua_error(L);
   }
+  lua_pop(L, 1);
 }
