@@ -158,14 +158,13 @@ static void *watch(void *arg) {
   pthread_mutex_lock(&c->mu);
   while (!c->quit) {
     double now = iblai_now();
-    if (c->host_flag && *c->host_flag) { /* the host's flag, passed on to the loop */
-      c->interrupted = 1;
+    if (c->host_flag && *c->host_flag) c->interrupted = 1; /* the host's flag, passed on to the loop */
+    else if (now >= c->deadline) c->timed_out = 1;
+    if (c->interrupted || c->timed_out) {
       c->stop = 1;
-      break;
-    }
-    if (now >= c->deadline) {
-      c->timed_out = 1;
-      c->stop = 1;
+      /* and the script, having caught the loop's "interrupted!", stops at its next instruction
+       * (lua_sethook may be called asynchronously, as from a signal handler) */
+      lua_sethook(c->running, limit_hook, LUA_MASKCOUNT, 1);
       break;
     }
     double wake = c->deadline;
