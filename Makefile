@@ -6,6 +6,7 @@
 # make lint       luacheck + a warning-clean C build
 # make install    PREFIX=/usr/local (DESTDIR honoured)
 # make regen      regenerate lua/iblai/operations from SPEC
+# make docs       the API reference (LDoc): build/docs/index.html
 
 LUA       ?= lua5.4
 LUA_INC   ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
@@ -36,7 +37,7 @@ PROGRAM   := $(B)/bin/iblai
 LIBA      := $(B)/lib/libiblai.a
 LIBSO     := $(B)/lib/libiblai.so
 
-.PHONY: all deps test check lint demo bench install uninstall regen clean clean-obj rock-build rock-install
+.PHONY: all deps test check lint demo bench install uninstall regen docs clean clean-obj rock-build rock-install
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
@@ -97,6 +98,12 @@ bench:
 
 regen:
 	$(LUA) tools/gen_operations.lua $(SPEC) lua/iblai/operations
+
+# The reference of the Lua modules and of iblai.h, from their doc comments (config.ld; Debian's
+# lua-ldoc). tools/check-docs.sh, run by make test, fails on a warning or an undocumented function.
+docs:
+	rm -rf $(B)/docs
+	ldoc .
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/iblai \
