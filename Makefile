@@ -124,13 +124,15 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/lua/5.4/iblai $(DESTDIR)$(PREFIX)/include/iblai.h \
 	  $(DESTDIR)$(PREFIX)/lib/libiblai.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/iblai.pc
 
-# Used by the rockspec (build.type = "make"): only iblai.core and the Lua modules.
+# Used by the rockspec (build.type = "make"): only iblai.core and the Lua modules, without the
+# ones that need the iblai program (iblai.cli: its commands; iblai.sandbox: iblai.httpd).
 rock-build: $(CMOD)/core.so
 
 rock-install: rock-build
 	install -d $(INST_LIBDIR)/iblai $(INST_LUADIR)
 	install -m 755 $(CMOD)/core.so $(INST_LIBDIR)/iblai/core.so
-	cd lua && find iblai -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
+	cd lua && find iblai -name '*.lua' -not -path 'iblai/cli/*' -not -path 'iblai/sandbox/*' \
+	  -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
 
 clean-obj:
 	rm -rf $(OBJ)
