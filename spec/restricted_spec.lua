@@ -382,10 +382,26 @@ describe("iblai --restricted", function()
     os.execute("rm -rf " .. helpers.quote(dir))
   end)
 
+  it("stops on Ctrl-C with exit 130, in a loop and in a wait on a request", function()
+    for _, source in ipairs { "while true do pcall(function() while true do end end) end",
+      ("pcall(client.request, client, { path = '/delay', query = { s = 30 } }) while true do end") } do
+      local path = script(source)
+      local started = os.time()
+      local ok, _, code = os.execute(("IBLAI_BASE_URL=%s %s --restricted %s 2>/dev/null & pid=$!; sleep 0.7; "
+        .. "kill -INT $pid; wait $pid"):format(server.url, helpers.quote(helpers.program), helpers.quote(path)))
+      assert.is_nil(ok)
+      assert.equal(130, code)
+      assert.is_true(os.time() - started < 15, "the wait was not cut short")
+      os.remove(path)
+    end
+  end)
+
   it("says how to use it, exit 2 for a usage error", function()
     local code, out = helpers.run { "--restricted", "--help" }
     assert.equal(0, code)
     assert.matches("--max-memory MB", out, 1, true)
+    local _, usage = helpers.run { "--help" }
+    assert.matches("iblai --restricted", usage, 1, true)
     for _, args in ipairs {
       { "--restricted" }, { "--restricted", "--max-memory", "lots", "x.lua" }, { "--restricted", "--max-seconds" },
       { "--restricted", "--max-seconds", "-1", "x.lua" }, { "--restricted", "--bogus", "x.lua" },
