@@ -368,6 +368,17 @@ describe("iblai --restricted", function()
     os.remove(bomb)
   end)
 
+  it("ends the process when the script is stuck in one C call past its time limit", function()
+    local bomb = script [[print(("a"):rep(40):find(("a*"):rep(40) .. "b"))]] -- backtracks for ages
+    local started = os.time()
+    local code, out, err = helpers.run { "--restricted", "--max-seconds", "0.5", bomb }
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("^iblai: time limit of 0.5 s exceeded %(the script was stuck in a call no limit can stop%)", err)
+    assert.is_true(os.time() - started < 20)
+    os.remove(bomb)
+  end)
+
   it("lets the script use only the directories given with --allow-dir", function()
     local dir = tmpdir()
     local path = script(([[

@@ -78,6 +78,12 @@ remove and rename files (`io.open`, `io.lines`, `os.remove`, `os.rename`, `loadf
 @field env NULL-terminated list of environment variables restricted code may read with
 `os.getenv` (so also `iblai.from_env`). NULL: none, which keeps `IBLAI_API_KEY` out of scripts'
 reach: hand them a client made by the host instead (`iblai_setglobal`).
+@field stuck called, from the watchdog thread, when a script is still running a second after
+its time limit: it is inside one C call that no hook reaches (a pattern match that backtracks
+for ages, say), and nothing can stop it safely from within the process. The callback may end
+the process (`iblai --restricted` prints the time limit's error and exits 1); if it returns,
+the script stops when that call returns. NULL: wait.
+@field stuck_ud passed to stuck
 */
 typedef struct iblai_limits {
   size_t max_memory;
@@ -85,6 +91,8 @@ typedef struct iblai_limits {
   unsigned long long max_instructions;
   const char *const *dirs;
   const char *const *env;
+  void (*stuck)(void *ud);
+  void *stuck_ud;
 } iblai_limits;
 
 /*** Restricts L for scripts the host did not write. The whole state loses what no script may

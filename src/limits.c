@@ -13,6 +13,7 @@
 #define HOOK_EVERY 1000             /* instructions between two looks at the limits */
 #define ERROR_RESERVE (1024 * 1024) /* what a run's error report may use beyond the memory cap */
 #define WATCH_SLICE 0.05            /* seconds between two looks at the host's interrupt flag */
+#define STUCK_AFTER 1.0             /* seconds after the time limit before the host hears of a stuck run */
 #define MEMORY_MESSAGE "not enough memory"
 
 /* ---- memory ---- */
@@ -153,22 +154,33 @@ static struct timespec abs_time(double t) {
   return ts;
 }
 
+/* Waits for the run to end; at the deadline (or the host's flag) raises the flag the transfer
+ * loop reads, and, when the run is still going STUCK_AFTER seconds later (one C call that no
+ * hook reaches, such as a pattern match that backtracks for ages), tells the host's callback. */
 static void *watch(void *arg) {
   iblai_ctx *c = arg;
+  double stuck_at = 0;
   pthread_mutex_lock(&c->mu);
   while (!c->quit) {
     double now = iblai_now();
-    if (c->host_flag && *c->host_flag) c->interrupted = 1; /* the host's flag, passed on to the loop */
-    else if (now >= c->deadline) c->timed_out = 1;
-    if (c->interrupted || c->timed_out) {
-      c->stop = 1;
-      /* and the script, having caught the loop's "interrupted!", stops at its next instruction
-       * (lua_sethook may be called asynchronously, as from a signal handler) */
-      lua_sethook(c->running, limit_hook, LUA_MASKCOUNT, 1);
-      break;
+    if (!c->stop) {
+      if (c->host_flag && *c->host_flag) c->interrupted = 1; /* the host's flag, passed on to the loop */
+      else if (now >= c->deadline) c->timed_out = 1;
+      if (c->interrupted || c->timed_out) {
+        c->stop = 1;
+        /* and the script, having caught the loop's "interrupted!", stops at its next instruction
+         * (lua_sethook may be called asynchronously, as from a signal handler) */
+        lua_sethook(c->running, limit_hook, LUA_MASKCOUNT, 1);
+        if (!c->timed_out || !c->stuck) break;
+        stuck_at = now + STUCK_AFTER;
+      }
+    } else if (now >= stuck_at) {
+      pthread_mutex_unlock(&c->mu);
+      c->stuck(c->stuck_ud); /* it may end the process; if it returns, the run ends when it can */
+      return NULL;
     }
-    double wake = c->deadline;
-    if (c->host_flag && now + WATCH_SLICE < wake) wake = now + WATCH_SLICE;
+    double wake = c->stop ? stuck_at : c->deadline;
+    if (!c->stop && c->host_flag && now + WATCH_SLICE < wake) wake = now + WATCH_SLICE;
     struct timespec ts = abs_time(wake);
     pthread_cond_timedwait(&c->cv, &c->mu, &ts);
   }

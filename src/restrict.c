@@ -305,6 +305,8 @@ static void set_limits(iblai_ctx *c, const iblai_limits *limits) {
   c->max_memory = limits ? limits->max_memory : 0;
   c->max_seconds = limits && limits->max_seconds > 0 ? limits->max_seconds : 0;
   c->max_instructions = limits ? limits->max_instructions : 0;
+  c->stuck = limits ? limits->stuck : NULL;
+  c->stuck_ud = limits ? limits->stuck_ud : NULL;
 }
 
 static void weak_set(lua_State *L, const char *key) {

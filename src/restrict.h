@@ -40,6 +40,8 @@ typedef struct iblai_ctx {
   size_t max_memory; /* 0: no cap */
   double max_seconds;
   unsigned long long max_instructions;
+  void (*stuck)(void *ud); /* iblai_limits.stuck */
+  void *stuck_ud;
   int grace;   /* the error report of a run may go a little over the cap */
   int refused; /* an allocation was refused since the run began */
   /* the run in progress */

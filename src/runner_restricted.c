@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "iblai.h"
 #include "runner.h"
@@ -69,6 +70,15 @@ static char *read_script(const char *path, size_t *len) {
   return buf;
 }
 
+/* The script is stuck in one C call past its time limit (iblai_limits.stuck): end the process
+ * with the limit's error, as the limit would have. Called from the watchdog thread. */
+static void stuck(void *ud) {
+  const char *msg = ud;
+  ssize_t unused = write(2, msg, strlen(msg));
+  (void)unused;
+  _exit(1);
+}
+
 static void report(lua_State *L) {
   const char *msg = luaL_tolstring(L, -1, NULL); /* an Error says it with its __tostring */
   fprintf(stderr, strncmp(msg, "iblai: ", 7) == 0 ? "%s\n" : "iblai: %s\n", msg);
@@ -125,6 +135,11 @@ int iblai_restricted_main(lua_State *L, int argc, char **argv, volatile sig_atom
   limits.max_memory = (size_t)(memory_mb * 1024 * 1024);
   limits.max_seconds = seconds;
   limits.dirs = dirs;
+  char stuck_message[160];
+  snprintf(stuck_message, sizeof stuck_message,
+           "iblai: time limit of %g s exceeded (the script was stuck in a call no limit can stop)\n", seconds);
+  limits.stuck = stuck;
+  limits.stuck_ud = stuck_message;
   if (iblai_restrict(L, &limits) != LUA_OK) return report(L), 1;
 
   lua_pushfstring(L, "@%s", strcmp(script, "-") == 0 ? "stdin" : script);
