@@ -51,7 +51,7 @@ describe("iblai.core session options", function()
     local s = assert(core.session {})
     s:close()
     s:close()
-    assert.has_error(function() s:request { url = "/x" } end, "attempt to use a closed iblai.Session")
+    assert.has_error(function() s:request { url = "/x" } end, "attempt to use a closed iblai.Session (or the client it belongs to)")
     do
       local t <close> = assert(core.session {})
       assert.truthy(t)

@@ -77,7 +77,7 @@ void iblai_group_free(iblai_group *g) {
   if (g->holder) *g->holder = NULL;
   g->holder = NULL;
   unlink_group(&s->groups, g);
-  if (s->busy) link_group(&s->graveyard, g); /* the loop may still hold its transfers */
+  if (s->busy) link_group(&s->graveyard, g); /* the session may still hold its transfers */
   else destroy(g);
 }
 
@@ -142,7 +142,8 @@ static double start_due(iblai_session *s, double now) {
         w->t[j] = w->t[--w->n];
         start(g, t);
       } else {
-        if (t->not_before < wake) wake = t->not_before;
+        /* due but with no free slot: an answer that frees one wakes the loop, not the clock */
+        if (t->not_before > now && t->not_before < wake) wake = t->not_before;
         j++;
       }
     }
@@ -157,7 +158,7 @@ static double start_due(iblai_session *s, double now) {
 
 void iblai_group_kick(iblai_group *g) {
   iblai_session *s = g->s;
-  if (s->busy) return; /* the running loop starts it */
+  if (s->driving) return; /* the running loop starts it */
   int before = s->running, still;
   start_due(s, iblai_now());
   if (s->running > before) curl_multi_perform(s->multi, &still); /* sends what it can, never waits */
@@ -247,14 +248,46 @@ static int drive(lua_State *L, iblai_group *g, int until) {
   }
 }
 
+/* The guard of a session, made once and kept as the session's user value: marked to-be-closed
+ * by each operation, closing it (on return, or as an error unwinds) leaves the session. */
+typedef struct {
+  iblai_session *s;
+} guard;
+
+static int guard_close(lua_State *L) {
+  guard *gd = lua_touserdata(L, 1);
+  iblai_session *s = gd->s;
+  if (--s->busy == 0) sweep(s); /* nothing of the session is in use any more */
+  return 0;
+}
+
+void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
+  if (exclusive && s->busy)
+    iblai_misuse(L, "iblai.Session is busy: hooks, finalizers and metamethods it runs may not start requests");
+  if (lua_getiuservalue(L, sidx, 1) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    guard *gd = lua_newuserdatauv(L, sizeof *gd, 0);
+    gd->s = s;
+    if (luaL_newmetatable(L, "iblai.Guard")) {
+      lua_pushcfunction(L, guard_close);
+      lua_setfield(L, -2, "__close");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, sidx, 1);
+  }
+  s->busy++;
+  lua_toclose(L, -1);
+}
+
 typedef struct {
   iblai_group *g;
   int until, status;
 } drive_args;
 
 /* drive() as a protected call: a memory error inside the loop (building a log event at a state's
- * memory cap) must not skip the cleanup below, or the session stays busy with its requests
- * running. The loop's own error comes back as the result, with its status in the args. */
+ * memory cap) must not skip the cleanup below, or the session stays marked as driving with its
+ * requests running. The loop's own error comes back as the result, its status in the args. */
 static int drive_protected(lua_State *L) {
   drive_args *a = lua_touserdata(L, 1);
   a->status = drive(L, a->g, a->until);
@@ -263,18 +296,15 @@ static int drive_protected(lua_State *L) {
 
 void iblai_group_run(lua_State *L, iblai_group *g, int until) {
   iblai_session *s = g->s;
-  if (s->busy) iblai_misuse(L, "iblai.Session is busy: a hook may not start requests");
+  if (s->driving) iblai_misuse(L, "iblai.Session is busy: a hook may not start requests");
   luaL_checkstack(L, 3, "no room for the transfer loop");
   drive_args a = {g, until, LUA_OK};
   lua_pushcfunction(L, drive_protected);
   lua_pushlightuserdata(L, &a);
-  s->busy = 1;
   s->driving = g;
   int st = lua_pcall(L, 1, 1, 0);
   if (st == LUA_OK) st = a.status;
-  s->busy = 0;
   s->driving = NULL;
-  sweep(s);
   if (st != LUA_OK) {
     iblai_group_clear(g); /* its requests stop before the error unwinds */
     lua_error(L);

@@ -10,7 +10,7 @@ static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT
 
 /* The group request and request_many reuse: they cannot nest, so one per session is enough. */
 static iblai_group *sync_group(lua_State *L, iblai_session *s) {
-  if (s->busy) iblai_misuse(L, "iblai.Session is busy: a hook may not start requests");
+  iblai_enter(L, s, 1, 1);
   if (!s->sync && !iblai_group_new(s, 0, &s->sync)) luaL_error(L, "out of memory");
   iblai_group_clear(s->sync); /* whatever an earlier error left behind */
   s->sync->concurrency = 0;   /* nothing starts until every request is read */
@@ -41,15 +41,16 @@ static int session_request_many(lua_State *L) {
   if (!lua_isnoneornil(L, 3)) {
     if (!lua_istable(L, 3)) iblai_misuse(L, "options must be a table, got %s", luaL_typename(L, 3));
     lua_getfield(L, 3, "concurrency");
-    concurrency = luaL_optinteger(L, -1, concurrency);
-    if (concurrency < 1 || concurrency > 1000)
-      iblai_misuse(L, "concurrency must be from 1 to 1000, got %I", (LUAI_UACINT)concurrency);
+    int isint = 1;
+    if (!lua_isnil(L, -1)) concurrency = lua_tointegerx(L, -1, &isint);
+    if (!isint || (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TNUMBER) || concurrency < 1 || concurrency > 1000)
+      iblai_misuse(L, "concurrency must be a whole number from 1 to 1000, got %s", luaL_tolstring(L, -1, NULL));
   }
   lua_settop(L, 2);
-  lua_Integer n = luaL_len(L, 2);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
   iblai_group *g = sync_group(L, s);
   for (lua_Integer i = 1; i <= n; i++) {
-    lua_geti(L, 2, i);
+    lua_rawgeti(L, 2, i);
     if (!lua_istable(L, -1)) iblai_misuse(L, "request %I must be a table, got %s", (LUAI_UACINT)i, luaL_typename(L, -1));
     iblai_group_add(L, g, iblai_transfer_read(L, s, -1));
     lua_pop(L, 1);

@@ -39,7 +39,9 @@ static const char *hint_for_status(long status) {
   case 429: return "rate limited; wait, lower the concurrency, or raise retries";
   default: break;
   }
-  if (status >= 500) return "the server failed; try again later (idempotent calls are retried)";
+  if (status == 502 || status == 503 || status == 504)
+    return "the service is unavailable or overloaded; try again later (idempotent calls were retried)";
+  if (status >= 500) return "the server failed on this request; try again later, and report it with err.body if it goes on (it is not retried)";
   if (status >= 300 && status < 400) return "the redirect was not followed; check base_url";
   return NULL;
 }
@@ -108,7 +110,75 @@ static int error_tostring(lua_State *L) {
     luaL_addstring(&b, hint);
   }
   luaL_pushresult(&b);
+  /* one line, whatever a server or a caller put in the fields: controls become spaces */
+  size_t n;
+  const char *line = lua_tolstring(L, -1, &n);
+  size_t i = 0;
+  while (i < n && (unsigned char)line[i] >= 0x20 && line[i] != 0x7f) i++;
+  if (i < n) {
+    char *copy = lua_newuserdatauv(L, n, 0);
+    for (size_t j = 0; j < n; j++) {
+      unsigned char c = (unsigned char)line[j];
+      copy[j] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    lua_pushlstring(L, copy, n);
+  }
   return 1;
+}
+
+/* Replaces the key in a string value at idx (by "[redacted]"), in place on the stack. */
+static void scrub_string(lua_State *L, int idx, const char *key) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TSTRING || !strstr(lua_tostring(L, idx), key)) return;
+  luaL_gsub(L, lua_tostring(L, idx), key, "[redacted]");
+  lua_replace(L, idx);
+}
+
+/* Walks a table (bounded), replacing the key in its string keys' values. */
+static void scrub_table(lua_State *L, int t, const char *key, int depth, int *budget) {
+  if (depth > 20 || !lua_checkstack(L, 4)) return;
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t) && --*budget > 0) {
+    if (lua_type(L, -1) == LUA_TSTRING && strstr(lua_tostring(L, -1), key)) {
+      scrub_string(L, -1, key);
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, t); /* same key, new value: allowed while iterating */
+      continue;
+    }
+    if (lua_type(L, -1) == LUA_TTABLE) scrub_table(L, -1, key, depth + 1, budget);
+    lua_pop(L, 1);
+  }
+  if (*budget <= 0) lua_settop(L, t);
+}
+
+void iblai_error_scrub(lua_State *L, int err, const char *key) {
+  if (!key || strlen(key) < 8) return; /* a real key; shorter ones would mangle ordinary words */
+  err = lua_absindex(L, err);
+  static const char *const strings[] = {"message", "body", "url", "hint", NULL};
+  for (int i = 0; strings[i]; i++) {
+    lua_getfield(L, err, strings[i]);
+    if (lua_type(L, -1) == LUA_TSTRING && strstr(lua_tostring(L, -1), key)) {
+      scrub_string(L, -1, key);
+      lua_setfield(L, err, strings[i]);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  static const char *const tables[] = {"data", "headers", NULL};
+  for (int i = 0; tables[i]; i++) {
+    int budget = 10000;
+    if (lua_getfield(L, err, tables[i]) == LUA_TTABLE) {
+      if (luaL_getmetafield(L, -1, "__pairs") != LUA_TNIL) { /* headers parsed first: they are read lazily */
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 3);
+        lua_pop(L, 3);
+      }
+      scrub_table(L, -1, key, 0, &budget);
+    }
+    lua_pop(L, 1);
+  }
 }
 
 void iblai_error_open(lua_State *L) {

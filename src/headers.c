@@ -63,9 +63,17 @@ static int headers_index(lua_State *L) {
   return 1;
 }
 
+static int headers_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
 static int headers_pairs(lua_State *L) {
   ensure_parsed(L, 1);
-  lua_getglobal(L, "next");
+  lua_pushcfunction(L, headers_next); /* not the global next, which a script may have replaced */
   lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;

@@ -20,10 +20,14 @@
  *     states, and only PENDING and WAITING transfers are ever started.
  *   - An easy handle is held by a transfer only while it is RUNNING; otherwise it is in the
  *     session's pool.
- *   - A group freed while the loop runs (its stream collected from inside a hook) is only
- *     cancelled: its transfers leave the multi handle at once, but their memory is kept on the
- *     session's graveyard list and freed when the loop is no longer running. So no pointer the
- *     loop holds can dangle.
+ *   - Every entry point that touches a session enters it first (iblai_enter): while any is under
+ *     way, Lua code that runs meanwhile (log and sleep hooks, finalizers the GC runs during an
+ *     allocation) may not start requests or close the session; and a group freed then (its
+ *     stream collected or closed) is only cancelled: its transfers leave the multi handle at
+ *     once, but their memory is kept on the session's graveyard list and freed when the last
+ *     operation leaves. So no pointer the core holds can dangle.
+ *   - Request tables are read raw (no metamethods), and what is read stays anchored on the Lua
+ *     stack while it is used.
  *   - Lua code never runs inside a libcurl callback. */
 #ifndef IBLAI_INTERNAL_H
 #define IBLAI_INTERNAL_H
@@ -52,7 +56,6 @@ int iblai_path_lua(lua_State *L);    /* core.path(pieces, values) */
 /* Pushes the query table at idx encoded (keys sorted; a list repeats its key, or is comma-joined
  * when the table at index joined, 0 for none, sets its key); misuse raises. */
 void iblai_query_push(lua_State *L, int idx, int joined);
-void iblai_escape_into(luaL_Buffer *b, const char *s, size_t n);
 
 /* ---- auth.c ---- */
 int iblai_has_crlf(const char *s, size_t n);
@@ -77,6 +80,8 @@ void iblai_error_open(lua_State *L);
 /* Pushes a new Error table with kind and message set; the caller adds other fields. */
 void iblai_error_push(lua_State *L, const char *kind, const char *message);
 int iblai_error_new(lua_State *L); /* core.error{...} */
+/* Replaces the key wherever a server may have echoed it into the Error at err. */
+void iblai_error_scrub(lua_State *L, int err, const char *key);
 /* Pushes the Error for an HTTP answer that is not 2xx, from the response table on top. */
 void iblai_error_from_response(lua_State *L, int response, const char *text, size_t len);
 
@@ -125,7 +130,8 @@ typedef struct iblai_session {
   struct iblai_transfer *spare;  /* freed transfers kept for reuse, buffers and all */
   int nspare;
   struct iblai_group *driving;   /* the group whose answer the running loop waits for */
-  int busy;                      /* the loop is running: hooks may not start or close */
+  int busy;                      /* operations under way (iblai_enter): Lua code running now is
+                                    a hook, finalizer or metamethod, which may not start or close */
   int closed;
 } iblai_session;
 
@@ -207,6 +213,9 @@ void iblai_group_add(lua_State *L, iblai_group *g, iblai_transfer *t);
 void iblai_group_clear(iblai_group *g);
 /* Starts what may start now without waiting (stream:add). */
 void iblai_group_kick(iblai_group *g);
+/* Enters the session for an operation (exclusive: none may be under way), pushing a
+ * to-be-closed guard; leaving happens when the calling C function returns or unwinds. */
+void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive); /* sidx: the session */
 /* Drives the session until transfer `until` of g is DONE (all of g when until < 0); a hook's
  * error or an interrupt raises after g is cleared. */
 void iblai_group_run(lua_State *L, iblai_group *g, int until);

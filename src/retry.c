@@ -63,11 +63,12 @@ double iblai_parse_retry_after(const char *value, long now) {
   if (!value) return -1;
   while (*value == ' ' || *value == '\t') value++;
   if (!*value) return -1;
-  if (isdigit((unsigned char)*value)) {
-    char *end;
-    double secs = strtod(value, &end);
-    while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n') end++;
-    return *end == '\0' ? secs : -1;
+  if (isdigit((unsigned char)*value)) { /* delta-seconds: decimal digits only */
+    double secs = 0;
+    const char *p = value;
+    while (isdigit((unsigned char)*p)) secs = secs * 10 + (*p++ - '0');
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    return *p == '\0' ? secs : -1;
   }
   time_t when = curl_getdate(value, NULL);
   if (when == (time_t)-1) return -1;

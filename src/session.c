@@ -242,7 +242,7 @@ static int build_default_headers(iblai_session *s) {
 
 iblai_session *iblai_check_session(lua_State *L, int idx) {
   iblai_session *s = luaL_checkudata(L, idx, IBLAI_SESSION_MT);
-  if (s->closed) luaL_error(L, "attempt to use a closed iblai.Session");
+  if (s->closed) iblai_misuse(L, "attempt to use a closed iblai.Session (or the client it belongs to)");
   return s;
 }
 
@@ -375,7 +375,7 @@ int iblai_session_new(lua_State *L) {
     lua_replace(L, 1);
   }
   collect_dropped_sessions(L);
-  iblai_session *s = lua_newuserdatauv(L, sizeof *s, 0);
+  iblai_session *s = lua_newuserdatauv(L, sizeof *s, 1); /* the user value: its guard */
   memset(s, 0, sizeof *s);
   s->closed = 1; /* nothing to release until the handles exist */
   set_defaults(s);

@@ -19,9 +19,11 @@ static stream *check_stream(lua_State *L) {
 static int read_concurrency(lua_State *L, int idx, int fallback) {
   if (lua_isnoneornil(L, idx)) return fallback;
   lua_getfield(L, idx, "concurrency");
-  lua_Integer c = luaL_optinteger(L, -1, fallback);
+  int isint = 0;
+  lua_Integer c = lua_isnil(L, -1) ? fallback : lua_tointegerx(L, -1, &isint);
+  if (!lua_isnil(L, -1) && (!isint || lua_type(L, -1) != LUA_TNUMBER || c < 1 || c > 1000))
+    iblai_misuse(L, "concurrency must be a whole number from 1 to 1000, got %s", luaL_tolstring(L, -1, NULL));
   lua_pop(L, 1);
-  if (c < 1 || c > 1000) iblai_misuse(L, "concurrency must be from 1 to 1000, got %I", (LUAI_UACINT)c);
   return (int)c;
 }
 
@@ -52,9 +54,17 @@ int iblai_stream_new(lua_State *L) {
 static int stream_add(lua_State *L) {
   stream *st = check_stream(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  iblai_group *g = st->g;
-  iblai_group_add(L, g, iblai_transfer_read(L, g->s, 2));
-  iblai_group_kick(g);
+  lua_settop(L, 2);
+  iblai_session *s = st->g->s;
+  lua_getiuservalue(L, 1, 1); /* the stream's session */
+  iblai_enter(L, s, 3, 0);
+  iblai_transfer *t = iblai_transfer_read(L, s, 2);
+  if (!st->g) { /* closed by a finalizer while the request was read */
+    iblai_transfer_free(s, t);
+    return iblai_misuse(L, "the iblai.Stream was closed while a request was added");
+  }
+  iblai_group_add(L, st->g, t);
+  iblai_group_kick(st->g);
   lua_pushinteger(L, ++st->added);
   return 1;
 }
@@ -64,6 +74,9 @@ static int stream_next(lua_State *L) {
   stream *st = check_stream(L);
   iblai_group *g = st->g;
   if (g->first == g->n) return 0;
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1); /* the stream's session */
+  iblai_enter(L, g->s, 2, 1);
   iblai_group_run(L, g, g->first);
   iblai_transfer *t = g->t[g->first];
   lua_pushinteger(L, ++st->delivered);

@@ -12,6 +12,8 @@
 #include "internal.h"
 
 #define MAX_HEADER_BYTES CURL_MAX_HTTP_HEADER /* curl's own limit for one header (100 KB) */
+#define MAX_REQUEST_HEADER (1024 * 1024)      /* curl's limit for a request's header block */
+#define MAX_URL 8000000                       /* curl's limit for a URL (CURL_MAX_INPUT_LENGTH) */
 
 typedef iblai_transfer transfer;
 
@@ -170,10 +172,15 @@ static int append_line(struct curl_slist **list, const char *line) {
   return 0;
 }
 
-/* What the session sends itself: the key when the URL is on the session's origin, and an empty
- * Expect so curl never waits for 100-continue. */
+/* What the session sends itself: the key when the request has only ever been on the session's
+ * origin (unless the caller gave an Authorization of its own), and an empty Expect so curl
+ * never waits for 100-continue. */
 static int append_ours(iblai_session *s, transfer *t) {
-  if (s->auth_header && t->same_origin && append_line(&t->headers, s->auth_header) != 0) return -1;
+  int callers = 0;
+  for (struct curl_slist *h = t->headers; h; h = h->next)
+    if (strncasecmp(h->data, "authorization:", 14) == 0 || strncasecmp(h->data, "authorization;", 14) == 0)
+      callers = 1;
+  if (s->auth_header && t->same_origin && !callers && append_line(&t->headers, s->auth_header) != 0) return -1;
   return append_line(&t->headers, "Expect:");
 }
 
@@ -201,6 +208,11 @@ static int build_headers(lua_State *L, iblai_session *s, transfer *t, int h, int
     }
     if (iblai_has_crlf(value, vlen)) {
       fail(t, "config", "header '%.100s' must not hold CR, LF or NUL", name);
+      continue;
+    }
+    if (vlen > MAX_REQUEST_HEADER) {
+      fail(t, "config", "header '%.100s' is %lu bytes, more than a request's headers may hold (1 MB)", name,
+           (unsigned long)vlen);
       continue;
     }
     char *line = malloc(nlen + vlen + 3);
@@ -327,6 +339,8 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
   }
   if (t->state == T_DONE) return t; /* a header failed its checks */
   if (strlen(given) != target_len) fail(t, "config", "the request URL holds a NUL byte");
+  else if (strlen(t->url) > MAX_URL)
+    fail(t, "config", "the URL is %lu bytes, more than libcurl accepts (8 MB)", (unsigned long)strlen(t->url));
   else if (!header_name_ok(t->method, strlen(t->method))) fail(t, "config", "'%.60s' is not an HTTP method", t->method);
   else if (bad_url) fail(t, "config", "'%.200s' is not an absolute http(s) URL or a path starting with /", t->url);
   else if (has_user) fail(t, "config", "credentials in URLs are not accepted; use the api_key option");
@@ -471,7 +485,9 @@ static void follow(iblai_session *s, transfer *t, const char *location) {
   }
   const char *first = t->origin0 ? t->origin0 : s->origin;
   if (strcmp(origin, first) != 0) t->cross_origin = 1;
-  t->same_origin = strcmp(origin, s->origin) == 0;
+  /* the key goes only while the request has never been anywhere else: a foreign server must
+   * not be able to send a keyed request to the API by redirecting to it */
+  t->same_origin = !t->origin0 && !t->cross_origin && strcmp(origin, s->origin) == 0;
   free(origin);
   free(t->answered_url);
   t->answered_url = t->url; /* the response event names the URL that answered */
@@ -603,6 +619,13 @@ int iblai_transfer_ok(const transfer *t) {
   return !t->fail_kind && t->rc == CURLE_OK && !t->too_large && !t->head_too_large;
 }
 
+/* The key, as it stands in the session's Authorization line, or NULL without one. */
+static const char *session_key(const transfer *t) {
+  const char *auth = t->group ? t->group->s->auth_header : NULL;
+  const char *space = auth ? strchr(auth + sizeof "Authorization:", ' ') : NULL;
+  return space ? space + 1 : NULL;
+}
+
 static int push_failure(lua_State *L, transfer *t) {
   luaL_pushfail(L);
   if (t->fail_kind) {
@@ -612,7 +635,9 @@ static int push_failure(lua_State *L, transfer *t) {
     iblai_error_push(L, "too_large", lua_tostring(L, -1));
     lua_remove(L, -2);
   } else if (t->head_too_large) {
-    iblai_error_push(L, "too_large", "the response headers are larger than 100 KB; the server's answer is broken");
+    iblai_error_push(L, "too_large", "the response headers are larger than 100 KB, more than libcurl accepts");
+    lua_pushliteral(L, "check that base_url points at the API: its answers are not that large");
+    lua_setfield(L, -2, "hint");
   } else {
     const char *kind = "network", *what = curl_easy_strerror(t->rc), *hint = NULL;
     switch (t->rc) {
@@ -643,6 +668,7 @@ static int push_failure(lua_State *L, transfer *t) {
   }
   lua_pushboolean(L, t->retry_reason != NULL);
   lua_setfield(L, -2, "retryable");
+  iblai_error_scrub(L, -1, session_key(t));
   return 2;
 }
 
@@ -658,6 +684,7 @@ static int decode_failure(lua_State *L, transfer *t) {
     lua_pushstring(L, t->op);
     lua_setfield(L, -2, "op");
   }
+  iblai_error_scrub(L, -1, session_key(t));
   lua_replace(L, -3); /* msg, full, nil, err -> msg, err, nil */
   lua_replace(L, -3); /* -> nil, err */
   return 2;
@@ -701,6 +728,7 @@ int iblai_transfer_push(lua_State *L, transfer *t, int body_only) {
   if (n == 1) lua_setfield(L, res, "body");
   if (ok) return 1;
   iblai_error_from_response(L, res, t->body_in.data ? t->body_in.data : "", t->body_in.len);
+  iblai_error_scrub(L, -1, session_key(t));
   if (t->op) {
     lua_pushstring(L, t->op);
     lua_setfield(L, -2, "op");

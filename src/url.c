@@ -1,5 +1,7 @@
 /* Percent-encoding, query strings and URL resolution: a value can never change the path it is
- * put in, and equal query tables give equal URLs. */
+ * put in, and equal query tables give equal URLs. Tables are read raw (no metamethods), and what
+ * is read stays on the Lua stack while it is used: Lua code run meanwhile (a finalizer) cannot
+ * pull it away. Text is built in C buffers, so building allocates nothing the GC sees. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,34 +14,50 @@ static int unreserved(unsigned char c) {
 }
 
 /* Every byte but RFC 3986 unreserved characters becomes %XX; so do the dots of a value that is
- * "." or "..", which would otherwise be a dot segment that moves the request up the path. */
-void iblai_escape_into(luaL_Buffer *b, const char *s, size_t n) {
+ * "." or "..", which would otherwise be a dot segment that moves the request up the path.
+ * Returns 0, or -1 when out of memory. */
+static int escape_into(iblai_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
   int dots = (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.');
+  char chunk[192];
+  size_t used = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (unreserved(c) && !dots) {
-      luaL_addchar(b, (char)c);
+      chunk[used++] = (char)c;
     } else {
-      luaL_addchar(b, '%');
-      luaL_addchar(b, hex[c >> 4]);
-      luaL_addchar(b, hex[c & 15]);
+      chunk[used++] = '%';
+      chunk[used++] = hex[c >> 4];
+      chunk[used++] = hex[c & 15];
+    }
+    if (used > sizeof chunk - 3) {
+      if (iblai_buf_append(b, chunk, used) != 0) return -1;
+      used = 0;
     }
   }
+  return iblai_buf_append(b, chunk, used);
+}
+
+/* Pushes b's text and frees b; raises (after freeing) when building ran out of memory. */
+static void push_buf(lua_State *L, iblai_buf *b, int failed) {
+  if (failed) {
+    iblai_buf_free(b);
+    luaL_error(L, "out of memory");
+  }
+  lua_pushlstring(L, b->data ? b->data : "", b->len);
+  iblai_buf_free(b);
 }
 
 int iblai_url_escape(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  iblai_escape_into(&b, s, n);
-  luaL_pushresult(&b);
+  iblai_buf b = {NULL, 0, 0};
+  push_buf(L, &b, escape_into(&b, s, n) != 0);
   return 1;
 }
 
-/* A scalar as it goes into a URL; NULL if v is not one. Whole floats print without ".0", so an
- * id read from JSON goes back as it came. Strings stay alive in the table that holds them. */
+/* A scalar as it goes into a URL; NULL if the value at v is not one. Whole floats print without
+ * ".0", so an id read from JSON goes back as it came. A string stays valid while v holds it. */
 static const char *scalar(lua_State *L, int v, char *tmp, size_t tmplen, size_t *len) {
   switch (lua_type(L, v)) {
   case LUA_TSTRING:
@@ -67,113 +85,118 @@ static int compare_keys(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void add_key(luaL_Buffer *b, int *first, const char *k) {
-  if (!*first) luaL_addchar(b, '&');
-  *first = 0;
-  iblai_escape_into(b, k, strlen(k));
-  luaL_addchar(b, '=');
-}
-
-/* Gets item i of the list at v as text for the query, or raises naming it. */
-static const char *list_item(lua_State *L, int v, lua_Integer i, const char *key, char *tmp, size_t *len) {
-  lua_geti(L, v, i);
-  const char *s = scalar(L, -1, tmp, 64, len); /* a string stays alive in the list */
-  lua_pop(L, 1);
-  if (!s) iblai_misuse(L, "query value %s[%I] must be a string, number or boolean", key, (LUAI_UACINT)i);
-  return s;
+/* Appends key=value (escaped) to b, with & before all but the first pair. */
+static int add_pair(iblai_buf *b, const char *k, size_t klen, const char *v, size_t vlen, int join) {
+  int rc = 0;
+  if (!join) {
+    if (b->len) rc |= iblai_buf_append(b, "&", 1);
+    rc |= escape_into(b, k, klen);
+    rc |= iblai_buf_append(b, "=", 1);
+  } else {
+    rc |= iblai_buf_append(b, "%2C", 3); /* the comma of a joined list, escaped as any comma */
+  }
+  return rc | escape_into(b, v, vlen);
 }
 
 void iblai_query_push(lua_State *L, int idx, int joined) {
   int q = lua_absindex(L, idx);
   if (joined) joined = lua_absindex(L, joined);
-  int n = 0;
+  /* the keys, anchored in a list of our own while they are sorted and used */
+  lua_newtable(L);
+  int anchor = lua_gettop(L);
+  lua_Integer n = 0;
   lua_pushnil(L);
   while (lua_next(L, q)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING) iblai_misuse(L, "query keys must be strings");
-    n++;
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, anchor, ++n);
   }
   const char **keys = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *keys, 0);
-  int i = 0;
-  lua_pushnil(L);
-  while (lua_next(L, q)) {
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, anchor, i);
+    keys[i - 1] = lua_tostring(L, -1); /* alive: the anchor list holds it */
     lua_pop(L, 1);
-    keys[i++] = lua_tostring(L, -1); /* kept alive as keys of the query table */
   }
   qsort(keys, (size_t)n, sizeof *keys, compare_keys);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  int first = 1;
+  iblai_buf b = {NULL, 0, 0};
+  int failed = 0;
   char tmp[64];
-  for (i = 0; i < n; i++) {
-    lua_getfield(L, q, keys[i]);
-    size_t len;
+  for (lua_Integer i = 0; i < n && !failed; i++) {
+    const char *key = keys[i];
+    size_t klen = strlen(key), vlen;
+    lua_pushstring(L, key);
+    lua_rawget(L, q); /* the value stays on the stack while it is written */
     if (!lua_istable(L, -1)) {
-      const char *s = scalar(L, -1, tmp, sizeof tmp, &len);
+      const char *v = scalar(L, -1, tmp, sizeof tmp, &vlen);
+      if (!v) {
+        iblai_buf_free(&b);
+        iblai_misuse(L, "query value '%s' must be a string, number or boolean", key);
+      }
+      failed = add_pair(&b, key, klen, v, vlen, 0) != 0;
       lua_pop(L, 1);
-      if (!s) iblai_misuse(L, "query value '%s' must be a string, number or boolean", keys[i]);
-      add_key(&b, &first, keys[i]);
-      iblai_escape_into(&b, s, len);
       continue;
     }
     int join = 0;
     if (joined) {
-      lua_getfield(L, joined, keys[i]);
-      join = lua_toboolean(L, -1);
+      lua_pushstring(L, key);
+      join = lua_rawget(L, joined) != LUA_TNIL && lua_toboolean(L, -1);
       lua_pop(L, 1);
     }
-    lua_Integer count = luaL_len(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, q, keys[i]); /* the list stays below while its items are read */
-    int list = lua_gettop(L);
-    for (lua_Integer j = 1; j <= count; j++) {
-      const char *s = list_item(L, list, j, keys[i], tmp, &len);
-      lua_settop(L, list - 1); /* balanced before touching the buffer; the item lives in the list */
-      if (!join || j == 1) add_key(&b, &first, keys[i]);
-      else iblai_escape_into(&b, ",", 1);
-      iblai_escape_into(&b, s, len);
-      lua_getfield(L, q, keys[i]);
+    lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer j = 1; j <= count && !failed; j++) {
+      lua_rawgeti(L, -1, j);
+      const char *v = scalar(L, -1, tmp, sizeof tmp, &vlen);
+      if (!v) {
+        iblai_buf_free(&b);
+        iblai_misuse(L, "query value %s[%I] must be a string, number or boolean", key, (LUAI_UACINT)j);
+      }
+      failed = add_pair(&b, key, klen, v, vlen, join && j > 1) != 0;
+      lua_pop(L, 1);
     }
     lua_pop(L, 1);
   }
-  luaL_pushresult(&b);
-  lua_remove(L, -2); /* the keys */
+  lua_settop(L, anchor - 1);
+  push_buf(L, &b, failed);
 }
 
-/* core.path(pieces, values [, defaults]) -> path, or nil when a value is missing or not a scalar.
+/* core.path(pieces, values [, defaults]) -> path, or nil when a value is missing, empty or not a
+ * scalar.
  * pieces alternate literal text and parameter names (text, name, text, ..., text); each value,
- * from values or else defaults, goes in as a URL scalar, percent-encoded. */
+ * from values or else defaults (read raw), goes in as a URL scalar, percent-encoded. */
 int iblai_path_lua(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
   int defaults = lua_istable(L, 3) ? 3 : 0;
   lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
+  iblai_buf b = {NULL, 0, 0};
+  int failed = 0;
   char tmp[64];
-  for (lua_Integer i = 1; i <= n; i++) {
+  for (lua_Integer i = 1; i <= n && !failed; i++) {
     lua_rawgeti(L, 1, i);
+    size_t len;
     if (i % 2 == 1) { /* literal text */
-      luaL_addvalue(&b);
+      const char *text = lua_tolstring(L, -1, &len);
+      failed = text && iblai_buf_append(&b, text, len) != 0;
+      lua_pop(L, 1);
       continue;
     }
-    const char *name = lua_tostring(L, -1); /* alive in pieces */
-    lua_pop(L, 1);
-    if (lua_getfield(L, 2, name) == LUA_TNIL && defaults) {
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, 2) == LUA_TNIL && defaults) {
       lua_pop(L, 1);
-      lua_getfield(L, defaults, name);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, defaults);
     }
-    size_t len;
-    const char *v = scalar(L, -1, tmp, sizeof tmp, &len); /* a string stays alive in its table */
-    lua_pop(L, 1);
-    if (!v) {
-      luaL_pushresult(&b);
+    const char *v = scalar(L, -1, tmp, sizeof tmp, &len); /* alive while on the stack */
+    if (!v || len == 0) { /* an empty segment would make the path another operation's */
+      iblai_buf_free(&b);
       luaL_pushfail(L);
       return 1;
     }
-    iblai_escape_into(&b, v, len);
+    failed = escape_into(&b, v, len) != 0;
+    lua_pop(L, 2);
   }
-  luaL_pushresult(&b);
+  push_buf(L, &b, failed);
   return 1;
 }
 

@@ -193,17 +193,16 @@ return function(Client)
   -- @param opts table as for pages, or nil
   -- @return the list, or nil and an Error
   function Client:collect(id, params, opts)
-    local ok, w = pcall(walker, self, id, params, opts)
-    if not ok then
-      if errors.is(w) then return nil, w end
-      error(w, 0)
-    end
+    local op = ops.get(id)
+    if not op then return unknown_op(id) end
+    local w, err = paginate.walker(self, op, params, opts)
+    if not w then return nil, err end
     local out = {}
     while true do
-      local body, err, list = w.next()
-      if err then
+      local body, failed, list = w.next()
+      if failed then
         w.close()
-        return nil, err
+        return nil, failed
       end
       if not body then break end
       table.move(list, 1, #list, #out + 1, out)

@@ -108,7 +108,7 @@ local function with_json(req)
   local encoded, err = json.encode(req.json)
   if not encoded then core.misuse("request json cannot be encoded: " .. tostring(err)) end
   local out, headers = {}, { ["Content-Type"] = "application/json" }
-  for k, v in pairs(req) do
+  for k, v in next, req do
     if k ~= "json" then out[k] = v end
   end
   if req.headers ~= nil then
@@ -140,7 +140,7 @@ end
 -- @usage local res = assert(client:request { method = "POST", path = "/api/x/", json = { a = 1 } })
 function Client:request(req)
   if type(req) ~= "table" then core.misuse("client:request expects a table, got " .. type(req)) end
-  if req.json ~= nil then req = with_json(req) end
+  if rawget(req, "json") ~= nil then req = with_json(req) end
   return self.session:request(req)
 end
 
@@ -150,11 +150,14 @@ end
 -- @return results and errs, two tables lined up with reqs (results[i] or errs[i] is set)
 function Client:request_many(reqs, opts)
   if type(reqs) ~= "table" then core.misuse("client:request_many expects a list of requests, got " .. type(reqs)) end
-  local prepared = reqs
-  for i = 1, #reqs do
-    local req = reqs[i]
-    if type(req) == "table" and req.json ~= nil then
-      if prepared == reqs then prepared = table.move(reqs, 1, #reqs, 1, {}) end
+  local prepared, n = reqs, rawlen(reqs) -- read raw, as the core reads them
+  for i = 1, n do
+    local req = rawget(reqs, i)
+    if type(req) == "table" and rawget(req, "json") ~= nil then
+      if prepared == reqs then
+        prepared = {}
+        for j = 1, n do prepared[j] = rawget(reqs, j) end
+      end
       prepared[i] = with_json(req)
     end
   end

@@ -17,11 +17,22 @@ M.empty_array = setmetatable({}, { __name = "iblai.json.empty_array", __newindex
   error("iblai.json.empty_array is read-only", 2)
 end })
 local SENTINEL = "\0iblai:[]"
-local SENTINEL_JSON = '"\\u0000iblai:[]"'
+local SENTINEL_JSON = '"\\u0000iblai:%[%]"'
+-- lua-cjson writes numbers with 14 significant digits, so a larger integer (an id, a timestamp
+-- in microseconds) would go out rounded; such integers travel as marked strings instead.
+local BIG = 1e14
+local INTEGER_JSON = '"\\u0000iblai:n:(%-?%d+)"'
 
--- A copy of v (only where needed) with every empty_array replaced by the sentinel string.
+local function marker(v)
+  if v == M.empty_array then return SENTINEL end
+  if math.type(v) == "integer" and (v >= BIG or v <= -BIG) then return "\0iblai:n:" .. v end
+  return nil
+end
+
+-- A copy of v (only where needed) with every empty_array and large integer marked.
 local function mark(v, depth)
-  if v == M.empty_array then return SENTINEL, true end
+  local m = marker(v)
+  if m then return m, true end
   if type(v) ~= "table" or depth > 200 then return v, false end
   local copy, any = nil, false
   for k, x in pairs(v) do
@@ -50,7 +61,7 @@ M.decode = core.json_decode
 function M.encode(v)
   local marked, any = mark(v, 0)
   local s, err = cjson.encode(marked)
-  if s and any then s = s:gsub(SENTINEL_JSON:gsub("%p", "%%%0"), "[]") end
+  if s and any then s = s:gsub(SENTINEL_JSON, "[]"):gsub(INTEGER_JSON, "%1") end
   return s, err
 end
 

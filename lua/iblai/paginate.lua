@@ -13,10 +13,12 @@ local function int(v)
   return math.type(v) == "integer" and v or (type(v) == "number" and v == math.floor(v) and math.tointeger(v)) or nil
 end
 
+-- How many pages count items take at size a page; nil when either is not a usable number (a
+-- negative count is no count at all: the next links are followed instead).
 local function pages_for(count, size)
   count, size = int(count), int(size)
-  if not count or not size or size < 1 then return nil end
-  return math.max(1, (count + size - 1) // size)
+  if not count or not size or size < 1 or count < 0 then return nil end
+  return math.max(1, math.tointeger(math.ceil(count / size)) or math.maxinteger)
 end
 
 -- Per envelope kind: where the items are, how pages are numbered, how many there are.
@@ -139,93 +141,113 @@ function M.walker(client, op, params, opts)
   end
   add(request_for(1))
 
-  local function stop(message, url)
-    self.done = true
+  -- A walk that cannot go on: the page in hand is still delivered, the error comes next.
+  local function fail_after(message, url)
+    self.failed = walk_error(op, message, url)
     stream:close()
-    return nil, walk_error(op, message, url)
   end
 
   -- Follows the next link or page number of a page whose envelope does not tell the total.
-  local function follow(res, body)
+  local function follow(res, body, count)
     local nxt = kind.next_url and kind.next_url(body)
     if kind.page and not kind.next_url and body.next_page ~= nil then nxt = body.next_page end
-    if nxt == nil or nxt == json.null or #kind.items(body) == 0 then
+    if nxt == nil or nxt == json.null or count == 0 then
       self.done = true
     elseif type(nxt) == "number" then
       local page = int(nxt)
       if not page or page < 1 then
-        return stop(("the next page number %s is not a whole number of 1 or more; the walk stops"):format(nxt), res.url)
+        return fail_after(("the next page number %s is not a whole number of 1 or more; the walk stops"):format(nxt),
+          res.url)
       end
       if self.seen[page] then
-        return stop(("the next page number %d repeats an earlier page; the walk stops instead of looping"):format(page),
-          res.url)
+        return fail_after(("the next page number %d repeats an earlier page; the walk stops instead of looping")
+          :format(page), res.url)
       end
       self.seen[page] = true
       add(request_for(page - start_page + 1))
     elseif type(nxt) == "string" then
       local url = core.resolve(res.url, nxt) -- a relative link is read against its page
-      if not url or core.origin(url) ~= origin then
-        return stop(("the next page is on another origin (%s); the walk stops so the key is not sent there")
-          :format(tostring(url and core.origin(url) or nxt)), nxt)
+      if not url then
+        return fail_after("the next link is not a URL; the walk stops", res.url)
+      end
+      if core.origin(url) ~= origin then
+        return fail_after(("the next page is on another origin (%s); the walk stops so the key is not sent there")
+          :format(tostring(core.origin(url) or url)), res.url)
       end
       if self.seen[url] then
-        return stop("the next link repeats an earlier page; the walk stops instead of looping", url)
+        return fail_after("the next link repeats an earlier page; the walk stops instead of looping", url)
       end
       self.seen[url] = true
       add(client:prepare { url = url, op = op.id, timeout = base.timeout, retries = base.retries,
         headers = base.headers })
     else
-      return stop(("the next page is given as a %s; the walk stops"):format(type(nxt)), res.url)
+      return fail_after(("the next page is given as a %s; the walk stops"):format(type(nxt)), res.url)
     end
   end
 
+  -- What page 1 tells: the page size the server really uses, and how many pages there are.
+  local function learn(res, body, count)
+    self.seen[res.url] = true
+    if kind.page then self.seen[start_page] = true end
+    local total_items = int(body.count)
+    -- a server that gives fewer items than asked, on a page that is not the last, caps the size
+    local before = kind.offset and start_offset or (start_page - 1) * (size or 0) -- items ahead of this page
+    local capped = size and count > 0 and count < size and total_items and total_items - before > count
+    if (capped or (not size and count > 0)) and (kind.page or kind.offset) then
+      size = count
+      base.query[kind.size] = size
+    end
+    if kind.offset then
+      self.last = pages_for(math.max(0, (total_items or 0) - start_offset), size)
+    elseif kind.total then
+      local total = kind.total(body, size or (count > 0 and count) or nil)
+      self.last = total and math.max(1, total - (start_page - 1))
+    end
+  end
+
+  -- The next page and its items, or nil at the end, or nil and the Error that ended the walk
+  -- (again on every later call: a failed walk never looks finished).
   function self.next()
+    if self.failed then return nil, self.failed end
     if self.done then return nil end
-    local _, res, ferr = stream:next()
+    local ok, _, res, ferr = pcall(stream.next, stream)
+    if not ok then -- a hook raised, or the walk was interrupted
+      self.failed = res
+      pcall(stream.close, stream)
+      error(res, 0)
+    end
     if not res then
-      self.done = true
+      self.failed = ferr
       stream:close()
       return nil, ferr
     end
     local body = res.body
-    if type(body) ~= "table" or type(kind.items(body)) ~= "table" then
-      return stop("a page did not have the expected envelope (" .. op.envelope .. ")", res.url)
+    local list = type(body) == "table" and kind.items(body)
+    if type(list) ~= "table" or (#list == 0 and next(list) ~= nil) then
+      fail_after("a page did not have the expected envelope (" .. op.envelope .. ")", res.url)
+      return nil, self.failed
     end
     self.delivered = self.delivered + 1
-    local count = #kind.items(body)
-    if self.delivered == 1 then
-      self.seen[res.url] = true
-      if kind.page then self.seen[start_page] = true end
-      local used = size or (count > 0 and count) or nil
-      if used and not size and (kind.page or kind.offset) then
-        size = used -- the server's default page size; later pages must use the same
-        base.query[kind.size] = size
-      end
-      if kind.offset then
-        self.last = pages_for(math.max(0, (int(body.count) or 0) - start_offset), size)
-      elseif kind.total then
-        local total = kind.total(body, used)
-        self.last = total and math.max(1, total - (start_page - 1))
-      end
-    end
+    local count = #list
+    if self.delivered == 1 then learn(res, body, count) end
     if self.last then
       if count == 0 and self.delivered < self.last then
-        return stop(("page %d is empty although the listing said it has %d pages; the walk stops")
+        fail_after(("page %d is empty although the listing said it has %d pages; the walk stops")
           :format(self.delivered, self.last), res.url)
+        return nil, self.failed
       end
       local last = self.last
       while self.added < last and self.added < self.delivered + concurrency do add(request_for(self.added + 1)) end
       if self.delivered >= last then self.done = true end
     else
-      local _, ferr2 = follow(res, body)
-      if ferr2 then return nil, ferr2 end
+      follow(res, body, count)
     end
-    return body, nil, kind.items(body)
+    return body, nil, list
   end
 
   function self.close()
-    self.done = true
     stream:close()
+    self.done = true
   end
 
   return setmetatable(self, { __close = function() self.close() end })

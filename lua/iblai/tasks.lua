@@ -75,7 +75,7 @@ function M.pollset(client, opts)
   opts = opts or {}
   local self = setmetatable({ client = client, entries = {}, size = 0 }, Set)
   local ok, why = M.check(opts)
-  if not ok then error("tasks: " .. why, 2) end
+  if not ok then core.misuse("tasks: " .. why) end
   for k, v in pairs(M.DEFAULTS) do
     if opts[k] == nil then self[k] = v else self[k] = opts[k] end
   end
@@ -175,6 +175,9 @@ end
 -- @return the body of the answer that said done, or nil and an Error (kind "timeout" when the
 --   deadline passed; the Error of the poll when it failed for good)
 function M.wait(client, op, params, opts)
+  if type(op) ~= "string" then core.misuse("wait_task expects an operationId string, got " .. type(op)) end
+  if params ~= nil and type(params) ~= "table" then core.misuse("wait_task parameters must be a table, got " .. type(params)) end
+  if opts ~= nil and type(opts) ~= "table" then core.misuse("wait_task options must be a table, got " .. type(opts)) end
   opts = opts or {}
   local on_poll = opts.on_poll
   local set_opts = setmetatable({

@@ -17,9 +17,14 @@ local function fail(op, name, message, expected, got)
   }
 end
 
+local SHOWN = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
+
+-- A value as an error message quotes it: on one line, at most 60 characters of a string.
 local function show(v)
-  if type(v) == "string" then return ("%q"):format(#v > 60 and v:sub(1, 60) .. "..." or v) end
-  return tostring(v)
+  if type(v) ~= "string" then return tostring(v) end
+  local cut = #v > 60 and v:sub(1, 60) or v
+  cut = cut:gsub('[%c"\\]', function(c) return SHOWN[c] or ("\\%03d"):format(c:byte()) end)
+  return '"' .. cut .. (#v > 60 and '..."' or '"')
 end
 
 local DATE = "^%d%d%d%d%-%d%d%-%d%d$"
@@ -120,12 +125,15 @@ function check(fact, v, where)
   local t = fact.type
   if t == "integer" then
     local mt = math_type(v)
-    if mt == "float" and v == floor(v) then
-      v, mt = math.tointeger(v), "integer"
+    if mt == "float" then
+      local whole = math.tointeger(v) -- nil for fractions, NaN, infinities and floats beyond 64 bits
+      if whole == nil then return nil, "an integer (whole and within 64 bits)", v end
+      v, mt = whole, "integer"
     end
     if mt ~= "integer" then return nil, "an integer", v end
   elseif t == "number" then
     if type(v) ~= "number" then return nil, "a number", v end
+    if v ~= v or v == math.huge or v == -math.huge then return nil, "a finite number", v end
   elseif t == "boolean" then
     if type(v) ~= "boolean" then return nil, "true or false", v end
   elseif t == "string" then
@@ -142,6 +150,9 @@ function check(fact, v, where)
   elseif t == "array" then
     if type(v) ~= "table" then return nil, "a list", v end
     if v == json.empty_array or next(v) == nil then return json.empty_array end
+    local n, entries = #v, 0
+    for _ in next, v do entries = entries + 1 end
+    if entries ~= n then return nil, "a list (items 1 to n, no holes, no named fields)", v end
     local list = {}
     for i, item in ipairs(v) do
       local at = ("%s[%d]"):format(where or "", i)
@@ -231,7 +242,7 @@ end
 -- type each parameter takes when nothing but its type needs checking.
 local prepared = setmetatable({}, { __mode = "k" })
 
-local PLAIN_TYPES = { integer = "integer", string = "string", boolean = "boolean", number = "number" }
+local PLAIN_TYPES = { integer = "integer", string = "string", boolean = "boolean" }
 local CONSTRAINTS = { "enum", "format", "pattern", "minimum", "maximum", "minLength", "maxLength", "nullable" }
 
 -- The type a parameter takes when its type is all there is to check, else nil.
@@ -280,7 +291,7 @@ local function fast_request(op, sh, params, defaults)
   end
   local required = sh.required_query
   for i = 1, #required do
-    if params[required[i]] == nil then return nil end
+    if rawget(params, required[i]) == nil then return nil end
   end
   local path = core.path(sh.pieces, params, defaults)
   if not path then return nil end
@@ -339,6 +350,9 @@ function M.request(op, params, defaults)
       end
     else
       local ok, expected = check(p, v)
+      if ok ~= nil and p.loc == "path" and query.scalar(ok) == "" then
+        ok, expected = nil, "non-empty (it is a segment of the path)"
+      end
       if ok == nil then
         return fail(op, name, ("parameter '%s' must be %s, got %s"):format(name, expected, show(v)), expected, v)
       end

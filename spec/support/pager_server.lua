@@ -30,9 +30,10 @@ local routes = {
       next = last < N.drf and (host(req) .. req.path .. "?page=" .. (page + 1) .. "&page_size=" .. size) or json.null,
       previous = json.null })
   end,
-  -- drf_offset: limit / offset; pages after the first are slow, to watch prefetching
+  -- drf_offset: limit / offset, capped at 50 as servers do; pages after the first are slow, to
+  -- watch prefetching
   ["/api/ai-analytics/orgs/main/users/u/observations/"] = function(req)
-    local offset, limit = num(req.query.offset, 0), num(req.query.limit, 20)
+    local offset, limit = num(req.query.offset, 0), math.min(num(req.query.limit, 20), 50)
     local last = math.min(N.offset, offset + limit)
     return reply({ count = N.offset, results = items(offset + 1, last),
       next = last < N.offset and (host(req) .. req.path .. "?limit=" .. limit .. "&offset=" .. last) or json.null,
