@@ -202,6 +202,36 @@ describe("restricted mode", function()
     assert_ok(out, 2, "true")
   end)
 
+  it("keeps xpcall and coroutine.wrap working as Lua's own", function()
+    local code, out = embed.run({ "--max-seconds", "30" }, { [[
+      local ok, a, b = xpcall(function(x, y) return x + y, "two" end, debug.traceback, 1, 2)
+      assert(ok and a == 3 and b == "two")
+      local caught
+      ok, a = xpcall(error, function(m) caught = m return "handled: " .. m end, "bad", 0)
+      assert(not ok and a == "handled: bad" and caught == "bad")
+      local co = coroutine.wrap(function()   -- a yield across xpcall
+        local r = select(2, xpcall(function() return coroutine.yield(1) + 1 end, print))
+        coroutine.yield(r)
+      end)
+      assert(co() == 1 and co(41) == 42)
+      co()
+      ok, a = pcall(co)
+      assert(not ok and a:find("cannot resume dead coroutine", 1, true), a)
+      local f = coroutine.wrap(function()
+        local x <close> = setmetatable({}, { __close = function() _G.closed = true end })
+        error("boom")
+      end)
+      ok, a = pcall(f)
+      assert(not ok and a:find("boom", 1, true) and closed, tostring(a))
+      local t = coroutine.create(function() local y <close> = setmetatable({}, { __close = function() end }) coroutine.yield() end)
+      coroutine.resume(t)
+      assert(coroutine.close(t))
+      return "as Lua's"
+    ]] })
+    assert.equal(0, code)
+    assert_ok(out, 1, "as Lua's")
+  end)
+
   it("stops an endless loop at the time limit however the script hides it, and runs the next", function()
     local loops = {
       "while true do end",

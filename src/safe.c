@@ -267,7 +267,8 @@ static int wrapped(lua_State *L) {
     return nres;
   }
   lua_xmove(co, L, 1); /* the error */
-  if (!killed(L, lua_upvalueindex(1))) {
+  status = lua_status(co);
+  if (status != LUA_OK && status != LUA_YIELD && !killed(L, lua_upvalueindex(1))) { /* it died of it */
     status = lua_resetthread(co); /* close its to-be-closed variables */
     lua_xmove(co, L, 1);
   }
