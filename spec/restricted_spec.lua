@@ -156,6 +156,8 @@ describe("restricted mode", function()
       ok, lerr = pcall(io.lines)
       assert(not ok and lerr:find("standard input is not available", 1, true))
       assert(os.remove(dir .. "/b.txt"))
+      local c, cerr = iblai.new { ca_file = "/etc/hostname" }        -- libcurl would read it
+      assert(c == nil and cerr.kind == "config" and tostring(cerr):find("outside the directories", 1, true))
       return "confined"
     ]]):format(dir, outside) })
     assert.equal(0, code)

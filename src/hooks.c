@@ -1,5 +1,6 @@
 /* Host hooks: a log callback that hears the request events of every session the state creates,
- * and the host's own functions and values, which every script sees. Each entry point runs
+ * and the host's own functions and values, which every script sees; and, in a restricted state,
+ * the sessions' ca_file checked against the allowed directories. Each entry point runs
  * protected, so a memory error comes back as a status instead of ending the host. */
 #include <string.h>
 #include <lauxlib.h>
@@ -53,30 +54,45 @@ static int forward_log(lua_State *L) {
   return 0;
 }
 
-/* core.session(opts) with the host's callback added to the options, when the host set one
- * (upvalue 1: the core's own constructor). The caller's table is left as it was. */
-static int session_with_log(lua_State *L) {
-  int n = lua_gettop(L);
-  int hooked = lua_istable(L, 1) && lua_getfield(L, LUA_REGISTRYINDEX, HOSTLOG_KEY) == LUA_TUSERDATA;
-  lua_settop(L, n);
-  if (hooked) {
-    int log = lua_getfield(L, 1, "log");
-    hooked = log == LUA_TNIL || log == LUA_TFUNCTION; /* anything else: the core says what is wrong */
-    if (hooked) {
-      lua_newtable(L);
-      lua_pushnil(L);
-      while (lua_next(L, 1)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, -4);
-      }
-      lua_pushvalue(L, n + 1);
-      lua_pushcclosure(L, forward_log, 1);
-      lua_setfield(L, -2, "log");
-      lua_replace(L, 1);
-    }
-    lua_settop(L, n);
+/* Replaces the options at index 1 with a copy (the caller's table is left as it was). */
+static void copy_options(lua_State *L) {
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
   }
+  lua_replace(L, 1);
+}
+
+/* core.session(opts) as the host wants it (upvalue 1: the core's own constructor): with the
+ * host's log callback added when it set one, and, in a restricted state, a ca_file only from
+ * the allowed directories (libcurl would read any file it is given). */
+static int session_for_host(lua_State *L) {
+  int n = lua_gettop(L), copied = 0;
+  if (lua_istable(L, 1) && lua_getfield(L, LUA_REGISTRYINDEX, IBLAI_CTX_KEY) == LUA_TUSERDATA &&
+      lua_getfield(L, 1, "ca_file") == LUA_TSTRING) {
+    if (!iblai_guard_path(L, -1)) {
+      luaL_pushfail(L);
+      iblai_error_push(L, "config", lua_tostring(L, -2));
+      return 2;
+    }
+    copy_options(L);
+    copied = 1;
+    lua_setfield(L, 1, "ca_file"); /* the path resolved */
+  }
+  lua_settop(L, n);
+  if (lua_istable(L, 1) && lua_getfield(L, LUA_REGISTRYINDEX, HOSTLOG_KEY) == LUA_TUSERDATA) {
+    int log = lua_getfield(L, 1, "log");
+    if (log == LUA_TNIL || log == LUA_TFUNCTION) { /* anything else: the core says what is wrong */
+      if (!copied) copy_options(L);
+      lua_pushvalue(L, n + 2);
+      lua_pushcclosure(L, forward_log, 1);
+      lua_setfield(L, 1, "log");
+    }
+  }
+  lua_settop(L, n);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, n, LUA_MULTRET);
@@ -86,7 +102,7 @@ static int session_with_log(lua_State *L) {
 int iblai_open_core(lua_State *L) {
   luaopen_iblai_core(L);
   lua_getfield(L, -1, "session");
-  lua_pushcclosure(L, session_with_log, 1);
+  lua_pushcclosure(L, session_for_host, 1);
   lua_setfield(L, -2, "session");
   return 1;
 }
