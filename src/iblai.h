@@ -74,7 +74,8 @@ interrupt flag), and the requests in flight are cancelled.
 "iblai: instruction limit of N exceeded".
 @field dirs NULL-terminated list of directories in which restricted code may open, create,
 remove and rename files (`io.open`, `io.lines`, `os.remove`, `os.rename`, `loadfile`,
-`dofile`); paths are resolved first, so `..` and symbolic links cannot lead outside. NULL: none.
+`dofile`, and a client's `ca_file`); paths are resolved first, so `..` and symbolic links cannot
+lead outside. NULL: none.
 @field env NULL-terminated list of environment variables restricted code may read with
 `os.getenv` (so also `iblai.from_env`). NULL: none, which keeps `IBLAI_API_KEY` out of scripts'
 reach: hand them a client made by the host instead (`iblai_setglobal`).
