@@ -75,6 +75,13 @@ describe("the embedding API", function()
     assert.equal("ok after", line(out, 1))
   end)
 
+  it("refuses a memory cap the state is already over", function()
+    local code, out = embed.run({ "--max-memory", "50000" }, { "return 1" })
+    assert.equal(1, code)
+    assert.matches("restrict error: iblai_restrict: max_memory (50000 bytes) is less than the state already holds", out,
+      1, true)
+  end)
+
   it("refuses an allowed directory that does not exist", function()
     local code, out = embed.run({ "--dir", "/no/such/dir" }, { "return 1" })
     assert.equal(1, code)

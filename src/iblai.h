@@ -118,8 +118,9 @@ restricted state sets new limits.
 @function iblai_restrict
 @param L the state
 @param limits the limits, or NULL for none (the curated environment only); copied
-@return `LUA_OK`, or an error status with a message (say, an allowed directory that does not
-exist). After an error, do not run untrusted scripts in L.
+@return `LUA_OK`, or an error status with a message (an allowed directory that does not exist,
+a memory cap below what the state already holds). After an error, do not run untrusted scripts
+in L.
 */
 int iblai_restrict(lua_State *L, const iblai_limits *limits);
 

@@ -318,11 +318,20 @@ static void weak_set(lua_State *L, const char *key) {
   lua_setfield(L, LUA_REGISTRYINDEX, key);
 }
 
+/* A cap the state is already over would fail every allocation: refused up front. */
+static void check_cap(lua_State *L, const iblai_limits *limits) {
+  size_t held = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+  if (limits && limits->max_memory && limits->max_memory <= held)
+    luaL_error(L, "iblai_restrict: max_memory (%I bytes) is less than the state already holds (%I bytes)",
+               (LUAI_UACINT)limits->max_memory, (LUAI_UACINT)held);
+}
+
 static int do_restrict(lua_State *L) {
   const iblai_limits *limits = lua_touserdata(L, 1);
   if (lua_getfield(L, LUA_REGISTRYINDEX, IBLAI_CTX_KEY) == LUA_TUSERDATA) { /* restricted already: new limits */
     iblai_ctx *c = lua_touserdata(L, -1);
     if (c->active) return luaL_error(L, "iblai_restrict: not while a script runs");
+    check_cap(L, limits);
     if (!iblai_guard_configure(L, -1, limits)) return lua_error(L);
     set_limits(c, limits);
     return 0;
@@ -375,6 +384,9 @@ static int do_restrict(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, IBLAI_TRUSTED_KEY);
   iblai_env_push(L); /* the globals of whatever the host loads from now on */
   lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_settop(L, g);
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  check_cap(L, limits);
   iblai_limits_install(L, c); /* last: a failure above leaves the allocator alone */
   return 0;
 }
