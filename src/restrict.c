@@ -336,6 +336,7 @@ static int do_restrict(lua_State *L) {
     set_limits(c, limits);
     return 0;
   }
+  check_cap(L, limits); /* before anything changes, and again once the state is curated */
   lua_pushglobaltable(L);
   int g = lua_gettop(L);
   if (lua_getfield(L, g, "require") != LUA_TFUNCTION || !push_lib(L, g, "package"))
