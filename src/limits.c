@@ -87,6 +87,7 @@ static int due(iblai_ctx *c) {
 static void stop(lua_State *L, iblai_ctx *c, int why) {
   c->stopped = why;
   lua_sethook(L, limit_hook, LUA_MASKCOUNT, 1);
+  c->grace = 1; /* at the memory cap too, the thread is recorded and the message made */
   if (lua_getfield(L, LUA_REGISTRYINDEX, IBLAI_KILLED_KEY) == LUA_TTABLE) { /* see safe.c */
     lua_pushthread(L);
     lua_pushboolean(L, 1);
@@ -94,6 +95,7 @@ static void stop(lua_State *L, iblai_ctx *c, int why) {
   }
   lua_pop(L, 1);
   push_stop_message(L, c, why);
+  c->grace = 0;
   lua_error(L);
 }
 
