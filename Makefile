@@ -7,6 +7,7 @@
 # make install    PREFIX=/usr/local (DESTDIR honoured)
 # make regen      regenerate lua/iblai/operations from SPEC
 # make man        regenerate doc/iblai.1 from the commands' own help
+# make docs       the API reference (LDoc): build/docs/index.html
 
 LUA       ?= lua5.4
 LUA_INC   ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
@@ -28,6 +29,8 @@ CMOD      := $(B)/lib/lua/iblai
 CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
              src/error.c src/numbers.c src/util.c src/json.c src/headers.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
+# The embedding API of libiblai: the preloaded modules, restricted mode, host hooks.
+EMBED_OBJ := $(OBJ)/openlibs.o $(OBJ)/limits.o $(OBJ)/guard.o $(OBJ)/safe.o $(OBJ)/restrict.o $(OBJ)/hooks.o $(OBJ)/modules.o
 HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o $(OBJ)/util.o
 LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)
 
@@ -35,11 +38,11 @@ PROGRAM   := $(B)/bin/iblai
 LIBA      := $(B)/lib/libiblai.a
 LIBSO     := $(B)/lib/libiblai.so
 
-.PHONY: all deps test check lint demo bench install uninstall regen man clean clean-obj rock-build rock-install
+.PHONY: all deps test check lint demo bench install uninstall regen man docs clean clean-obj rock-build rock-install
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
-$(OBJ)/%.o: src/%.c src/internal.h src/util.h src/iblai.h src/httpd.h | $(OBJ)
+$(OBJ)/%.o: src/%.c src/internal.h src/util.h src/iblai.h src/httpd.h src/restrict.h | $(OBJ)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(OBJ)/modules.o: $(B)/gen/modules.c | $(OBJ)
@@ -54,15 +57,15 @@ $(CMOD)/core.so: $(CORE_OBJ) | $(CMOD)
 $(CMOD)/httpd.so: $(HTTPD_OBJ) | $(CMOD)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MHD_LIBS) -lm
 
-$(LIBA): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
+$(LIBA): $(CORE_OBJ) $(EMBED_OBJ) | $(B)/lib
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBSO): $(CORE_OBJ) $(OBJ)/openlibs.o $(OBJ)/modules.o | $(B)/lib
+$(LIBSO): $(CORE_OBJ) $(EMBED_OBJ) | $(B)/lib
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libiblai.so.0 -o $@ $^ $(CURL_LIBS) $(LUA_LIB) -lm -lpthread
 	ln -sf libiblai.so $(B)/lib/libiblai.so.0
 
-$(PROGRAM): $(OBJ)/runner.o $(HTTPD_OBJ) $(LIBA) | $(B)/bin
-	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(HTTPD_OBJ) $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
+$(PROGRAM): $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(HTTPD_OBJ) $(LIBA) | $(B)/bin
+	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(HTTPD_OBJ) $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
 
 $(OBJ) $(CMOD) $(B)/lib $(B)/bin $(B)/gen:
 	mkdir -p $@
@@ -100,6 +103,12 @@ regen:
 man: $(PROGRAM)
 	$(PROGRAM) tools/gen_man.lua > doc/iblai.1.tmp && mv doc/iblai.1.tmp doc/iblai.1
 
+# The reference of the Lua modules and of iblai.h, from their doc comments (config.ld; Debian's
+# lua-ldoc). tools/check-docs.sh, run by make test, fails on a warning or an undocumented function.
+docs:
+	rm -rf $(B)/docs
+	ldoc .
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/iblai \
 	  $(DESTDIR)$(PREFIX)/share/lua/5.4 $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -126,13 +135,15 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/man/man1/iblai.1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/iblai \
 	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_iblai
 
-# Used by the rockspec (build.type = "make"): only iblai.core and the Lua modules.
+# Used by the rockspec (build.type = "make"): only iblai.core and the Lua modules, without the
+# ones that need the iblai program (iblai.cli: its commands; iblai.sandbox: iblai.httpd).
 rock-build: $(CMOD)/core.so
 
 rock-install: rock-build
 	install -d $(INST_LIBDIR)/iblai $(INST_LUADIR)
 	install -m 755 $(CMOD)/core.so $(INST_LIBDIR)/iblai/core.so
-	cd lua && find iblai -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
+	cd lua && find iblai -name '*.lua' -not -path 'iblai/cli/*' -not -path 'iblai/sandbox/*' \
+	  -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
 
 clean-obj:
 	rm -rf $(OBJ)

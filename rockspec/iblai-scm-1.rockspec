@@ -7,9 +7,13 @@ source = {
 description = {
   summary = "The ibl.ai Data Manager API for Lua 5.4, with a libcurl core",
   detailed = [[
-    Every operation of the ibl.ai Data Manager API callable from Lua, over a C core on
-    libcurl: pooled connections, retries with backoff, concurrent requests, pagination,
-    and typed errors. Includes workflows for memory resets, chat exports and reports.
+    Every operation of the ibl.ai Data Manager API callable from Lua by its operationId, over a
+    C module on libcurl (iblai.core): pooled connections, retries with backoff, concurrent
+    requests, pagination and typed errors; and the workflow modules (bulk memory reset,
+    chat-history export with task polling, the cohort report's data and renderings).
+    The rock holds the Lua modules and iblai.core. The iblai program (scripts, commands,
+    restricted mode, the sandbox simulator) and libiblai for C hosts are not in it: they come
+    with `make install` from the source tree.
   ]],
   license = "MIT",
   labels = { "http", "api", "sdk", "curl" },

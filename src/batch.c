@@ -280,14 +280,34 @@ void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
   lua_toclose(L, -1);
 }
 
+typedef struct {
+  iblai_group *g;
+  int until, status;
+} drive_args;
+
+/* drive() as a protected call: a memory error inside the loop (building a log event at a state's
+ * memory cap) must not skip the cleanup below, or the session stays marked as driving with its
+ * requests running. The loop's own error comes back as the result, its status in the args. */
+static int drive_protected(lua_State *L) {
+  drive_args *a = lua_touserdata(L, 1);
+  a->status = drive(L, a->g, a->until);
+  return a->status == LUA_OK ? 0 : 1;
+}
+
 void iblai_group_run(lua_State *L, iblai_group *g, int until) {
   iblai_session *s = g->s;
   if (s->driving) iblai_misuse(L, "iblai.Session is busy: a hook may not start requests");
+  luaL_checkstack(L, 3, "no room for the transfer loop");
+  drive_args a = {g, until, LUA_OK};
+  lua_pushcfunction(L, drive_protected);
+  lua_pushlightuserdata(L, &a);
   s->driving = g;
-  int st = drive(L, g, until);
+  int st = lua_pcall(L, 1, 1, 0);
+  if (st == LUA_OK) st = a.status;
   s->driving = NULL;
   if (st != LUA_OK) {
     iblai_group_clear(g); /* its requests stop before the error unwinds */
     lua_error(L);
   }
+  lua_pop(L, 1);
 }

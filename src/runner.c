@@ -9,9 +9,11 @@
 #include <lualib.h>
 #include "iblai.h"
 #include "httpd.h"
+#include "runner.h"
 
 static lua_State *running_state; /* only for the SIGINT handler, as in lua.c */
 static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t restricted; /* the limits' own hook watches the flag: leave it be */
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -23,7 +25,7 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
 static void on_sigint(int sig) {
   signal(sig, SIG_DFL);
   interrupted = 1;
-  lua_sethook(running_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  if (!restricted) lua_sethook(running_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 static int message_handler(lua_State *L) {
@@ -46,6 +48,11 @@ static int run_main(lua_State *L) {
   lua_pushcfunction(L, luaopen_iblai_httpd);
   lua_setfield(L, -2, "iblai.httpd");
   lua_pop(L, 1);
+  if (argc > 1 && strcmp(argv[1], "--restricted") == 0) {
+    restricted = 1;
+    lua_pushinteger(L, iblai_restricted_main(L, argc, argv, &interrupted));
+    return 1;
+  }
   lua_getglobal(L, "require");
   lua_pushliteral(L, "iblai.cli");
   lua_call(L, 1, 1);

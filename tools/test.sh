@@ -42,9 +42,11 @@ check() {
 }
 
 specs "busted specs" env IBLAI_COUNTS="$counts"
-check "embedding: examples/embed/host.c against libiblai" sh tools/check-embed.sh
-check "make install and pkg-config" sh tools/check-install.sh
+check "embedding: examples/embed (host.c, users_from_host.c, threads.c) against libiblai and the sandbox" \
+  sh tools/check-embed.sh
+check "make install, the examples built with pkg-config alone against the installed sandbox" sh tools/check-install.sh
 check "luacheck" luacheck -q lua spec tools bench examples
+check "make docs: the reference builds without a warning, every public function in it" sh tools/check-docs.sh
 check "C builds warning-free (-Wall -Wextra -Werror)" \
   make --no-print-directory -s B=build/werror OPT=-O1 WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror" all
 if [ "$fast" != "--fast" ]; then

@@ -1,5 +1,10 @@
 --- Operations by operationId: client:call, call_many, each, pages and collect.
--- Parameters are checked against the generated facts before anything is sent.
+-- Parameters are checked against the generated facts before anything is sent. The file adds
+-- these methods to the Client class; they are documented with it.
+-- @module iblai
+
+--- The Client's operation methods.
+-- @type Client
 local core = require "iblai.core"
 local errors = require "iblai.errors"
 local ops = require "iblai.ops"
@@ -21,12 +26,19 @@ return function(Client)
   end
 
   --- The facts of an operation: method, path, params, body, envelope, ...
+  -- @param id string the operationId
+  -- @return the facts (a table), or nil when there is no such operation
+  -- @usage print(client:operation("ai_mentor_orgs_users_artifacts_list").path)
   function Client:operation(id)
     return ops.get(id)
   end
 
-  --- Checks params and builds the request for op (facts or an id): { method, path, query,
-  -- joined, json, op } plus the call options; or nil and a validation Error.
+  --- Checks params and builds the request for an operation, sending nothing.
+  -- @param op the operation's facts, or its operationId
+  -- @param params table of parameters (path, query and body fields, or the whole body as body)
+  -- @param opts table of call options: timeout, retries, retry_unsafe, headers
+  -- @return the request ({ method, path, query, joined, json, op } plus the call options), or
+  --   nil and an Error of kind "validation" (with param, expected and got)
   function Client:prepare_call(op, params, opts)
     if type(op) == "string" then
       local found = ops.get(op)
@@ -59,8 +71,14 @@ return function(Client)
     return body
   end
 
-  --- Calls an operation; returns the decoded body (true when there is none; true, false for a
-  -- JSON false; iblai.null for a JSON null), or nil and an Error.
+  --- Calls an operation. {org} and {user_id} come from the client unless params gives them;
+  -- path parameters are percent-encoded; nothing is sent when the parameters are wrong.
+  -- @param id string the operationId
+  -- @param params table of parameters, or nil
+  -- @param opts table of call options: timeout, retries, retry_unsafe, headers; or nil
+  -- @return the decoded body (true when there is none; true, false for a JSON false;
+  --   iblai.null for a JSON null), or nil and an Error
+  -- @usage local art, err = client:call("ai_mentor_orgs_users_artifacts_retrieve", { id = 42 })
   function Client:call(id, params, opts)
     if type(id) ~= "string" then misuse("client:call expects an operationId string, got " .. type(id)) end
     local req, err = self:prepare_call(id, params, opts)
@@ -71,9 +89,14 @@ return function(Client)
     return result_of(res)
   end
 
-  --- Many calls at once: { {op_id, params [, call options]}, ... } -> results, errs aligned with calls.
-  -- A call that fails validation is not sent; a failure never cancels the others. Calls go out
-  -- while later ones are still being prepared, and answers are read as they arrive.
+  --- Many calls at once. A call that fails validation is not sent; a failure never cancels the
+  -- others. Calls go out while later ones are still being prepared, and answers are read as
+  -- they arrive.
+  -- @param calls list of { op_id, params [, call options] }
+  -- @param opts table: concurrency (default: the client's); or nil
+  -- @return results and errs, lined up with calls: results[i] is what call would return, or
+  --   errs[i] is the Error
+  -- @usage local results, errs = client:call_many({ { "op_a", { id = 1 } }, { "op_b", {} } }, { concurrency = 32 })
   function Client:call_many(calls, opts)
     if type(calls) ~= "table" then misuse("client:call_many expects a list of {op_id, params}, got " .. type(calls)) end
     if opts ~= nil and type(opts) ~= "table" then misuse("call_many options must be a table, got " .. type(opts)) end
@@ -122,8 +145,14 @@ return function(Client)
     return w
   end
 
-  --- Iterates over page bodies: for page in client:pages(op, params) do ... end
-  -- Raises the Error if a page fails; `break` stops the requests still in flight.
+  --- Iterates over the page bodies of a listing, whatever its envelope; when the first page
+  -- tells the total, the next pages are fetched ahead, concurrently. Raises the Error if a page
+  -- fails; `break` stops the requests still in flight.
+  -- @param id string the operationId of a listing
+  -- @param params table of parameters (the page size defaults to the largest allowed), or nil
+  -- @param opts table: concurrency, and the call options timeout, retries, headers; or nil
+  -- @return an iterator for a generic for (with a closing value)
+  -- @usage for page in client:pages("core_platform_users_retrieve", {}) do print(#page.results) end
   function Client:pages(id, params, opts)
     local w = walker(self, id, params, opts)
     local function iter()
@@ -134,7 +163,12 @@ return function(Client)
     return iter, nil, nil, w
   end
 
-  --- Iterates over the items of every page: for item in client:each(op, params) do ... end
+  --- Iterates over the items of every page of a listing, as pages does.
+  -- @param id string the operationId of a listing
+  -- @param params table of parameters, or nil
+  -- @param opts table: concurrency, and the call options timeout, retries, headers; or nil
+  -- @return an iterator for a generic for (with a closing value); raises the Error of a page
+  -- @usage for item in client:each("ai_mentor_orgs_users_artifacts_list", {}) do print(item.id) end
   function Client:each(id, params, opts)
     local w = walker(self, id, params, opts)
     local items, i = nil, 0
@@ -153,7 +187,11 @@ return function(Client)
     return iter, nil, nil, w
   end
 
-  --- Every item of every page in one list, or nil and an Error.
+  --- Every item of every page of a listing in one list.
+  -- @param id string the operationId of a listing
+  -- @param params table of parameters, or nil
+  -- @param opts table as for pages, or nil
+  -- @return the list, or nil and an Error
   function Client:collect(id, params, opts)
     local op = ops.get(id)
     if not op then return unknown_op(id) end

@@ -1,6 +1,8 @@
 --- JSON: decoding by the C core (yajl), encoding by lua-cjson.
 -- Debian's lua-cjson 2.1.0 decodes every number as a float under Lua 5.4, so an id 1 would print
 -- as 1.0 when put back into a path; the core's decoder keeps whole numbers as Lua integers.
+-- Fields: null (a JSON null), empty_array (a value written as []).
+-- @module iblai.json
 local cjson = require("cjson.safe").new()
 local core = require "iblai.core"
 
@@ -47,10 +49,15 @@ local function mark(v, depth)
   return copy or v, any
 end
 
---- Decodes a JSON text: value, or nil and a message naming the byte where it went wrong.
--- null is M.null (the value lua-cjson uses too).
+--- Decodes a JSON text; null is M.null (the value lua-cjson uses too), whole numbers are integers.
+-- @function decode
+-- @param text string
+-- @return the value, or nil and a message naming the byte where it went wrong
 M.decode = core.json_decode
 
+--- Encodes a value as JSON; M.empty_array is written as [].
+-- @param v the value
+-- @return the JSON text, or nil and a message (a function, a cycle, ...)
 function M.encode(v)
   local marked, any = mark(v, 0)
   local s, err = cjson.encode(marked)

@@ -1,5 +1,6 @@
 --- Looks up operations by operationId; the generated facts are loaded one tag file at a time,
 -- and only when first asked for, so require "iblai" stays cheap.
+-- @module iblai.ops
 local M = {}
 
 local index
@@ -11,7 +12,9 @@ end
 
 local found = {}
 
---- The facts of an operation, or nil.
+--- The facts of an operation (id, method, path, params, body, envelope, ...).
+-- @param id string the operationId
+-- @return the facts, or nil
 function M.get(id)
   local op = found[id]
   if op then return op end
@@ -24,6 +27,7 @@ function M.get(id)
 end
 
 --- Every operationId, sorted.
+-- @return list of strings
 function M.ids()
   local ids = {}
   for id in pairs(load_index().modules) do ids[#ids + 1] = id end
@@ -31,10 +35,14 @@ function M.ids()
   return ids
 end
 
+--- How many operations there are.
+-- @return integer
 function M.count()
   return load_index().count
 end
 
+--- The version of the API description the facts were generated from.
+-- @return string
 function M.spec_version()
   return load_index().version
 end
@@ -55,6 +63,9 @@ local function distance(a, b)
 end
 
 --- The name closest to `name` among `candidates`, if it is close enough to be a likely typo.
+-- @param name string
+-- @param candidates list of strings
+-- @return the closest candidate, or nil
 function M.closest(name, candidates)
   local best, best_d
   for _, c in ipairs(candidates) do

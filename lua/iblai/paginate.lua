@@ -1,6 +1,8 @@
 --- Walking every page of a listing, whatever its envelope. When the first page tells how many
 -- pages there are, the rest are requested concurrently through a stream of the C core and
 -- handed out in order; otherwise the `next` links are followed one at a time.
+-- client:pages, client:each and client:collect are built on it.
+-- @module iblai.paginate
 local core = require "iblai.core"
 local errors = require "iblai.errors"
 local json = require "iblai.json"
@@ -81,7 +83,13 @@ local function default_size(op, kind)
 end
 
 --- Creates a walker over pages; walker.next() gives each page body (and its items), walker.close()
--- stops. opts: concurrency, and the call options timeout, retries, headers.
+-- stops.
+-- @param client an iblai client
+-- @param op the operation's facts (client:operation(id)); misuse raises when it has no pages
+-- @param params table of parameters, or nil
+-- @param opts table: concurrency, and the call options timeout, retries, headers; or nil
+-- @return the walker: next() returns body, nil, items (nil at the end) or nil, an Error;
+--   close() stops what is in flight; also closes as a to-be-closed variable
 function M.walker(client, op, params, opts)
   local kind = M.KINDS[op.envelope]
   if not kind then

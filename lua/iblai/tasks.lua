@@ -1,11 +1,11 @@
 --- Waiting for the API's asynchronous tasks: poll an operation with growing intervals until its
 -- answer says the task is done, or a deadline passes.
---
---   local history, err = client:wait_task("ai_mentor_orgs_users_downloads_tasks_retrieve",
---     { user_id = "jane", task_id = id }, { deadline = 600, interval = 1, max_interval = 15 })
---
 -- Several tasks are polled together with a poll set: each round sends every poll that is due at
 -- once (client:call_many), then sleeps until the next one is due.
+-- @module iblai.tasks
+-- @usage
+-- local history, err = client:wait_task("ai_mentor_orgs_users_downloads_tasks_retrieve",
+--   { user_id = "jane", task_id = id }, { deadline = 600, interval = 1, max_interval = 15 })
 local core = require "iblai.core"
 local errors = require "iblai.errors"
 
@@ -194,9 +194,17 @@ function M.wait(client, op, params, opts)
   end
 end
 
+--- Polls one task until it is done: M.wait with this client (see install).
+-- @function Client:wait_task
+-- @param op string the operationId to poll
+-- @param params table its parameters
+-- @param opts table as for M.wait, or nil
+-- @return the body of the answer that said done, or nil and an Error
+
 --- Gives the client a wait_task(op, params, opts) method (see M.wait).
 -- @param Client the client class of iblai
 function M.install(Client)
+  -- documented above M.install: the reference reads no comment inside a documented function
   function Client:wait_task(op, params, opts)
     return M.wait(self, op, params, opts)
   end

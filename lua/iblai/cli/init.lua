@@ -28,6 +28,8 @@ usage: iblai SCRIPT.lua [args]       run an automation script (everything preloa
        iblai -e CODE [-e CODE...]    run Lua code (with -l MODULE to require one first)
        iblai COMMAND [options]       run a command; iblai help COMMAND tells more
        iblai --version | --help
+       iblai --restricted [--max-memory MB] [--max-seconds S] [--allow-dir DIR]... SCRIPT.lua
+                                     run a script you did not write (iblai --restricted --help)
 ]]
 
 local ENVIRONMENT = [[

@@ -1,13 +1,14 @@
 --- Chat-history export: one file per user, written whole or not at all.
 --
---   local export = require "iblai.workflows.chat_export"
---   local result = assert(export.run(client, { users = { "jane", "li" }, out = "exports" }))
---   print(result.exported, #result.timed_out, #result.failed)
---
 -- For each user an export task is started (POST export-chathistory), then its download is polled
 -- with growing intervals until the answer is the history rather than {"state": ...} (both
 -- answer 200), or the deadline passes. Up to `concurrency` users are exported at once; the polls
 -- that are due go out together. A user whose file already exists is skipped, so a rerun resumes.
+-- @module iblai.workflows.chat_export
+-- @usage
+-- local export = require "iblai.workflows.chat_export"
+-- local result = assert(export.run(client, { users = { "jane", "li" }, out = "exports" }))
+-- print(result.exported, #result.timed_out, #result.failed)
 local errors = require "iblai.errors"
 local files = require "iblai.workflows.files"
 local json = require "iblai.json"
@@ -56,12 +57,14 @@ end
 local Run = {}
 Run.__index = Run
 
--- Hands an event to on_progress.
+--- Hands an event to on_progress.
+-- @local
 function Run:emit(event)
   if self.on_progress then self.on_progress(event) end
 end
 
--- Ends a user: status is exported, skipped, failed or timed_out.
+--- Ends a user: status is exported, skipped, failed or timed_out.
+-- @local
 function Run:finish(user, status, detail)
   local r = self.result
   if status == "exported" then
@@ -78,7 +81,8 @@ function Run:finish(user, status, detail)
     total = #self.users, exported = r.exported }
 end
 
--- Starts the export task of each user in `batch` ({user, path} pairs), all at once.
+--- Starts the export task of each user in `batch` ({user, path} pairs), all at once.
+-- @local
 function Run:start(batch)
   local calls = {}
   for i, job in ipairs(batch) do
@@ -106,7 +110,8 @@ function Run:start(batch)
   end
 end
 
--- Writes the file of a user whose task ended, or records why there is none.
+--- Writes the file of a user whose task ended, or records why there is none.
+-- @local
 function Run:ended(done)
   local job = self.jobs[done.key]
   self.jobs[done.key] = nil
@@ -129,8 +134,9 @@ function Run:ended(done)
   end
 end
 
--- Keeps up to `concurrency` users between start and file: admits users, starts their tasks,
+--- Keeps up to `concurrency` users between start and file: admits users, starts their tasks,
 -- polls what is due, writes what is ready.
+-- @local
 function Run:loop()
   local next_user = 1
   while true do

@@ -1,13 +1,14 @@
 --- The cohort / engagement report: new and returning users, activity, conversations, topics and
 -- sentiment for a date range, gathered from the analytics endpoints in one concurrent batch.
 --
---   local report = require("iblai.workflows.cohort_report")
---   local data = assert(report.run(client, { start = "2026-10-01", ["end"] = "2026-11-24",
---     aggregation = "weekly" }))
---   print(data.totals.new_users, #data.errors)
---
 -- The figures are the API's own: per-period numbers are the endpoints' numbers (monthly ones are
 -- sums of its daily numbers, since most endpoints have no monthly aggregation), never estimates.
+-- @module iblai.workflows.cohort_report
+-- @usage
+-- local report = require("iblai.workflows.cohort_report")
+-- local data = assert(report.run(client, { start = "2026-10-01", ["end"] = "2026-11-24",
+--   aggregation = "weekly" }))
+-- print(data.totals.new_users, #data.errors)
 local calendar = require "iblai.workflows.cohort_report.calendar"
 local errors = require "iblai.errors"
 local shape = require "iblai.workflows.cohort_report.shape"

@@ -1,5 +1,6 @@
 --- What the workflow commands (iblai memory-reset, iblai export-chats) share: who to work on,
 -- the client from the environment, one-line usage errors, the progress line, Ctrl-C.
+-- @module iblai.workflows.command
 local json = require "iblai.json"
 local progress = require "iblai.workflows.progress"
 local users = require "iblai.workflows.users"
@@ -44,7 +45,8 @@ function M.parse(p, args, prog)
   return nil
 end
 
---- The usernames asked for: --user, --users FILE, or nothing yet for --all; minus --exclude.
+--- The usernames asked for, minus the excluded ones.
+-- From --user or --users FILE, or nothing yet for --all; --exclude takes some out.
 -- @param opts the parsed options
 -- @return a list (nil for --all: listed later, once there is a client) and the exclude list;
 --   or false and a one-line message
@@ -96,7 +98,7 @@ function M.client(opts, org)
   return require("iblai").from_env { base_url = opts.base_url, org = org, concurrency = opts.concurrency }
 end
 
---- Every username of the org, minus the excluded ones (for --all).
+--- Every username of the org, minus the excluded ones (for the option all).
 -- @param client an iblai client
 -- @param org string
 -- @param exclude list of usernames
@@ -107,7 +109,7 @@ function M.everyone(client, org, exclude)
   return users.select({ list }, exclude)
 end
 
---- A progress reporter for on_progress events of kind "user", or nil with --quiet.
+--- A progress reporter for on_progress events of kind "user" (nil when quiet).
 -- @param opts the parsed options (--quiet)
 -- @param label string
 -- @param total integer users
@@ -128,6 +130,7 @@ end
 -- @param prog string
 -- @param advice string what a rerun does
 -- @param fn function, called with the remaining arguments
+-- @param ... its arguments
 -- @return what fn returns
 function M.interruptible(prog, advice, fn, ...)
   local ok, a, b = pcall(fn, ...)

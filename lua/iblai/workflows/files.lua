@@ -1,4 +1,5 @@
 --- Files the workflows write: whole or not at all, under names any username can map to.
+-- @module iblai.workflows.files
 local M = {}
 
 local function quote(s)

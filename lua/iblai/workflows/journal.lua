@@ -1,6 +1,7 @@
 --- An append-only journal of finished work, so a killed run can be rerun and finish the rest.
 -- The first line names the kind of run and where it ran (never the key); each further line is one
 -- JSON entry, flushed as it is written. A torn last line (a run killed mid-write) is ignored.
+-- @module iblai.workflows.journal
 local json = require "iblai.json"
 
 local M = {}

@@ -1,14 +1,15 @@
 --- Bulk memory reset: deletes what the API remembers about users, store by store.
 --
---   local reset = require "iblai.workflows.memory_reset"
---   local result = assert(reset.run(client, { users = { "jane", "li" }, journal = "reset.journal" }))
---   print(result.deleted.edx, #result.failed)
---
 -- For each user and store, every id is collected first and deleted afterwards (deleting while
 -- paging would skip records). Users are worked on in rounds: each round is one client:call_many
 -- holding the deletes of the users listed in the round before and the listings of the next
 -- users, so requests for many users are in flight at once. A finished (user, store) is written
 -- to the journal, and a rerun with the same journal skips it.
+-- @module iblai.workflows.memory_reset
+-- @usage
+-- local reset = require "iblai.workflows.memory_reset"
+-- local result = assert(reset.run(client, { users = { "jane", "li" }, journal = "reset.journal" }))
+-- print(result.deleted.edx, #result.failed)
 local errors = require "iblai.errors"
 local Journal = require "iblai.workflows.journal"
 local stores_of = require "iblai.workflows.memory_stores"
@@ -16,8 +17,15 @@ local users_of = require "iblai.workflows.users"
 
 local M = {}
 
---- The stores, in the order they are reset, and what each one is (iblai.workflows.memory_stores).
+--- The stores, in the order they are reset (STORES), and what each one is (STORE), from
+-- iblai.workflows.memory_stores.
+-- @table STORES
 M.STORES, M.STORE = stores_of.STORES, stores_of.STORE
+
+--- Checks a list of store names (iblai.workflows.memory_stores.check).
+-- @function check_stores
+-- @param stores list of strings (nil means all)
+-- @return the list, each store once, or nil and a message naming the wrong one
 M.check_stores = stores_of.check
 
 --- The journal header of a reset (a journal of another org or server is refused).
@@ -60,12 +68,14 @@ local unreachable = M.unreachable
 local Run = {}
 Run.__index = Run
 
--- Hands an event to on_progress.
+--- Hands an event to on_progress.
+-- @local
 function Run:emit(event)
   if self.on_progress then self.on_progress(event) end
 end
 
--- Ends a (user, store) pair: done (journaled) or failed (left for a rerun).
+--- Ends a (user, store) pair: done (journaled) or failed (left for a rerun).
+-- @local
 function Run:finish_pair(pair, err)
   local r = self.result
   pair.final = true
@@ -95,7 +105,8 @@ function Run:finish_pair(pair, err)
     ids = self.dry_run and pair.ids or nil }
 end
 
--- Starts a user: its pairs not in the journal, and their first calls.
+--- Starts a user: its pairs not in the journal, and their first calls.
+-- @local
 function Run:admit(user, add)
   local u = { name = user, pairs = {} }
   for _, store in ipairs(self.stores) do
@@ -119,7 +130,8 @@ function Run:admit(user, add)
   return u
 end
 
--- The items of a listing's answer: a plain array, or a page whose other pages are fetched here.
+--- The items of a listing's answer: a plain array, or a page whose other pages are fetched here.
+-- @local
 function Run:items(pair, body)
   local s = M.STORE[pair.store]
   if type(body) ~= "table" then return nil, "the listing did not answer with JSON" end
@@ -137,7 +149,8 @@ function Run:items(pair, body)
   return list
 end
 
--- After a user's first calls: what each pair found, and what happens next.
+--- After a user's first calls: what each pair found, and what happens next.
+-- @local
 function Run:after_first(u)
   local known, lists_404 = false, false
   for _, pair in ipairs(u.pairs) do
@@ -184,7 +197,8 @@ function Run:after_first(u)
   end
 end
 
--- The calls a user still needs: its deletes, or the check whether it exists.
+--- The calls a user still needs: its deletes, or the check whether it exists.
+-- @local
 function Run:next_calls(u, add)
   local check
   for _, pair in ipairs(u.pairs) do
@@ -222,7 +236,8 @@ function Run:next_calls(u, add)
   end
 end
 
--- Whether every pair of a user has ended; ends the pairs whose deletes have all answered.
+--- Whether every pair of a user has ended; ends the pairs whose deletes have all answered.
+-- @local
 function Run:settle(u)
   local all = true
   for _, pair in ipairs(u.pairs) do
@@ -240,7 +255,8 @@ function Run:settle(u)
   return all
 end
 
--- Counts a user as done and tells on_progress.
+--- Counts a user as done and tells on_progress.
+-- @local
 function Run:user_done(u)
   self.done_users = self.done_users + 1
   local total = 0
@@ -249,8 +265,9 @@ function Run:user_done(u)
   self:emit { type = "user", user = u.name, done = self.done_users, total = #self.users, deleted = total }
 end
 
--- Rounds until every user is done: the calls of the active users and of the newly admitted ones
+--- Rounds until every user is done: the calls of the active users and of the newly admitted ones
 -- in one call_many, then what their answers mean.
+-- @local
 function Run:loop()
   local active, next_user = {}, 1
   local per_round = math.max(4, 2 * self.concurrency)

@@ -1,5 +1,6 @@
 --- The per-user memory stores a reset empties: what each is, how it is read, how it is deleted
 -- (operationIds of the API), kept apart from the reset's engine.
+-- @module iblai.workflows.memory_stores
 local M = {}
 
 --- The stores, in the order they are reset.

@@ -1,5 +1,6 @@
 --- A progress line on stderr: a bar redrawn in place on a terminal, plain lines now and then
 -- otherwise (a log file or a pipe gets no carriage returns).
+-- @module iblai.workflows.progress
 local core = require "iblai.core"
 
 local M = {}
@@ -73,7 +74,8 @@ function Progress:update(done, detail)
   self:draw()
 end
 
--- Writes the line now: in place on a terminal, as a line of its own otherwise.
+--- Writes the line now: in place on a terminal, as a line of its own otherwise.
+-- @local
 function Progress:draw()
   if self.tty then
     self.out:write("\r\27[K", self:text())

@@ -1,4 +1,5 @@
 --- Which users a workflow works on: usernames from the command line, a file, or the org listing.
+-- @module iblai.workflows.users
 local M = {}
 
 --- The longest username accepted (the API's username fields hold at most 500 characters).

@@ -1,6 +1,7 @@
 --- UTC calendar days for the cohort report: parsing, formatting and the report's periods.
 -- A day is an integer count of days since 1970-01-01 (proleptic Gregorian), so no time zone
 -- or os.time() can shift a date.
+-- @module iblai.workflows.cohort_report.calendar
 local M = {}
 
 --- Days since 1970-01-01 of a calendar date (H. Hinnant's days_from_civil).

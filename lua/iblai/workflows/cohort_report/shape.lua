@@ -1,6 +1,7 @@
 --- Turns the analytics answers into the cohort report: figures per period, totals, changes,
 -- topics, sentiment. Reads the shapes of the API description and tolerates what varies: dates
 -- or date-times (the first ten characters count), numbers as integers or floats, empty lists.
+-- @module iblai.workflows.cohort_report.shape
 local calendar = require "iblai.workflows.cohort_report.calendar"
 
 local M = {}
