@@ -77,12 +77,13 @@ section("NAME")
 emit("iblai \\- the ibl.ai Data Manager REST API from the command line and from Lua scripts")
 section("SYNOPSIS")
 emit(".nf")
-emit(roff([[
+emit(roff([=[
 iblai SCRIPT.lua [args]
 iblai -e CODE [-e CODE ...] [-l MODULE]
 iblai COMMAND [options]
 iblai help [COMMAND]
-iblai --version | --help]]))
+iblai --version | --help
+iblai --restricted [--max-memory MB] [--max-seconds S] [--allow-dir DIR]... SCRIPT.lua [args]]=]))
 emit(".fi")
 section("DESCRIPTION")
 para("iblai runs Lua 5.4 automation scripts against the ibl.ai Data Manager API with every iblai module "
@@ -98,6 +99,29 @@ section("COMMANDS")
 for _, c in ipairs(cli.commands) do
   if c.module then command(c) end
 end
+-- The program's own text for --restricted (runner_restricted.c), which no argparse parser holds.
+local function restricted()
+  local program = assert(arg and arg[-1], "run as: build/bin/iblai tools/gen_man.lua")
+  local pipe = assert(io.popen(("'%s' --restricted --help"):format(program:gsub("'", "'\\''"))))
+  local text = pipe:read("a")
+  pipe:close()
+  local usage, rest = text:match("^usage: ([^\n]+)\n(.*)$")
+  assert(usage, "iblai --restricted --help printed no usage line")
+  emit(".SS iblai \\-\\-restricted")
+  verbatim(usage)
+  local prose = {}
+  for line in rest:gmatch("[^\n]+") do
+    local option, what = line:match("^  (%-%-%S+ %u*)%s%s+(.+)$")
+    if option then
+      if #prose > 0 then para(table.concat(prose, " ")); prose = {} end
+      item(trim(option), what)
+    else
+      prose[#prose + 1] = line
+    end
+  end
+  if #prose > 0 then para(table.concat(prose, " ")) end
+end
+restricted()
 section("ENVIRONMENT")
 item("IBLAI_BASE_URL", "The API's base URL (default " .. args.DEFAULT_BASE_URL .. "; the public gateway serves "
   .. "the API under /dm). iblai sandbox prints a local one to export. --base-url overrides it.")

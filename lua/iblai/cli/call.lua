@@ -111,10 +111,6 @@ function M.run(prog, op, opts, params)
     end
     local req, err = client:prepare_call(op.id, params, call_opts)
     if not req then return connect.fail(prog, client, err) end
-    if opts.dry_run then
-      exchange.dry_run(client, req)
-      return 0
-    end
     return exchange.send(prog, client, req, opts)
   end)
   client:close()

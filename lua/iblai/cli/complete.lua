@@ -79,10 +79,14 @@ function M.candidates(words)
   local cli = require "iblai.cli"
   local cur = words[#words] or ""
   if #words <= 1 then
-    if cur:sub(1, 1) == "-" then return starting({ "--help", "--version", "-e", "-l" }, cur) end
+    if cur:sub(1, 1) == "-" then return starting({ "--help", "--version", "--restricted", "-e", "-l" }, cur) end
     return starting(cli.names(), cur)
   end
   local name = words[1]
+  if name == "--restricted" then
+    if cur:sub(1, 1) ~= "-" then return {} end
+    return starting({ "--allow-dir", "--help", "--max-memory", "--max-seconds" }, cur)
+  end
   if name == "help" then return #words == 2 and starting(cli.names(), cur) or {} end
   local command = cli.find(name)
   if not command or not command.module or name == "run" then return {} end

@@ -86,12 +86,17 @@ function M.print_body(res, raw)
   end
 end
 
---- Sends one request and prints the answer; returns the exit status.
+--- Sends one request and prints the answer (with dry_run, prints the request instead); returns the
+-- exit status.
 -- @param prog string
 -- @param client the client
 -- @param req the request
--- @param opts { raw = boolean, include = boolean }
+-- @param opts { raw = boolean, include = boolean, dry_run = boolean }
 function M.send(prog, client, req, opts)
+  if opts.dry_run then
+    M.dry_run(client, req)
+    return 0
+  end
   local res, err = client:request(req)
   if not res then
     if opts.include and err.status then

@@ -192,10 +192,6 @@ function M.main(argv, prog)
     req.headers["Content-Type"] = "application/json"
   end
   local status = output.guard(prog, function()
-    if opts.dry_run then
-      exchange.dry_run(client, req)
-      return 0
-    end
     return exchange.send(prog, client, req, opts)
   end)
   client:close()
