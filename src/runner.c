@@ -44,6 +44,7 @@ static int run_main(lua_State *L) {
   char **argv = lua_touserdata(L, 2);
   luaL_openlibs(L);
   iblai_openlibs(L);
+  lua_gc(L, LUA_GCGEN, 0, 0); /* as lua5.4 runs scripts: short-lived responses are cheap to collect */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_iblai_httpd);
   lua_setfield(L, -2, "iblai.httpd");
