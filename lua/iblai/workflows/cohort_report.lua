@@ -9,6 +9,7 @@
 -- local data = assert(report.run(client, { start = "2026-10-01", ["end"] = "2026-11-24",
 --   aggregation = "weekly" }))
 -- print(data.totals.new_users, #data.errors)
+local civil = require "iblai.civil"
 local calendar = require "iblai.workflows.cohort_report.calendar"
 local errors = require "iblai.errors"
 local shape = require "iblai.workflows.cohort_report.shape"
@@ -79,7 +80,7 @@ function M.check(opts)
   o.start, o["end"] = calendar.format(o.first), calendar.format(o.last)
   local days = o.last - o.first + 1
   -- The range just before, of the same length, for the changes; none before year 1.
-  if o.first - days >= calendar.from_civil(1, 1, 1) then
+  if o.first - days >= civil.day(1, 1, 1) then
     o.prev_first, o.prev_last = o.first - days, o.first - 1
   end
   return o

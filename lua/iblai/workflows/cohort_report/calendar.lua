@@ -2,37 +2,9 @@
 -- A day is an integer count of days since 1970-01-01 (proleptic Gregorian), so no time zone
 -- or os.time() can shift a date.
 -- @module iblai.workflows.cohort_report.calendar
+local civil = require "iblai.civil"
+
 local M = {}
-
---- Days since 1970-01-01 of a calendar date (H. Hinnant's days_from_civil).
--- @param y year
--- @param m month 1-12
--- @param d day 1-31
--- @return integer day number
-function M.from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
---- The calendar date of a day number.
--- @param z integer day number
--- @return year, month, day
-function M.civil(z)
-  z = z + 719468
-  local era = (z >= 0 and z or z - 146096) // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local y = yoe + era * 400
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d = doy - (153 * mp + 2) // 5 + 1
-  local m = mp + (mp < 10 and 3 or -9)
-  return m <= 2 and y + 1 or y, m, d
-end
 
 --- Parses a strict YYYY-MM-DD that names a real calendar date (so 2026-02-30 is refused).
 -- @param s string
@@ -42,8 +14,8 @@ function M.parse(s)
   local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
   y, m, d = tonumber(y), tonumber(m), tonumber(d)
   if not y or y < 1 or m < 1 or m > 12 or d < 1 or d > 31 then return nil end
-  local z = M.from_civil(y, m, d)
-  local yy, mm, dd = M.civil(z)
+  local z = civil.day(y, m, d)
+  local yy, mm, dd = civil.date(z)
   if yy ~= y or mm ~= m or dd ~= d then return nil end
   return z
 end
@@ -56,14 +28,14 @@ function M.day_of(s)
   local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)")
   y, m, d = tonumber(y), tonumber(m), tonumber(d)
   if not y or m < 1 or m > 12 or d < 1 or d > 31 then return nil end
-  return M.from_civil(y, m, d)
+  return civil.day(y, m, d)
 end
 
 --- Formats a day number as YYYY-MM-DD.
 -- @param z integer day number
 -- @return string
 function M.format(z)
-  local y, m, d = M.civil(z)
+  local y, m, d = civil.date(z)
   return ("%04d-%02d-%02d"):format(y, m, d)
 end
 
@@ -77,8 +49,8 @@ end
 local function period_start(z, aggregation)
   if aggregation == "weekly" then return z - (z + 3) % 7 end
   if aggregation == "monthly" then
-    local y, m = M.civil(z)
-    return M.from_civil(y, m, 1)
+    local y, m = civil.date(z)
+    return civil.day(y, m, 1)
   end
   return z
 end
@@ -87,8 +59,8 @@ end
 local function next_start(z, aggregation)
   if aggregation == "weekly" then return z + 7 end
   if aggregation == "monthly" then
-    local y, m = M.civil(z)
-    return m == 12 and M.from_civil(y + 1, 1, 1) or M.from_civil(y, m + 1, 1)
+    local y, m = civil.date(z)
+    return m == 12 and civil.day(y + 1, 1, 1) or civil.day(y, m + 1, 1)
   end
   return z + 1
 end
