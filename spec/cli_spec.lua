@@ -310,6 +310,13 @@ describe("iblai call and iblai get against the test server", function()
     code, out = run({ "get", "/big", "n==5", "--raw" }, env)
     assert.equal(0, code)
     assert.equal("xxxxx", out)
+    -- JSON as it came: no number rounded, no key reordered, {} kept
+    code, out = run({ "get", "/exact", "--raw" }, env)
+    assert.equal(0, code)
+    assert.equal('{"z":12345678901234567890,"a":1e400,"empty":{}}', out)
+    code, out = run({ "get", "/badjson", "--raw" }, env)
+    assert.equal(0, code)
+    assert.equal('{"id": 1,', out)
   end)
 
   it("prints status and headers on stderr with --include, the body alone on stdout", function()

@@ -18,7 +18,7 @@ static iblai_group *sync_group(lua_State *L, iblai_session *s) {
 }
 
 /* session:request{method=, url= | path=, query=, joined=, headers=, body=, timeout=, retries=,
- * retry_unsafe=, op=} -> response | nil, err */
+ * retry_unsafe=, op=, decode=} -> response | nil, err */
 static int session_request(lua_State *L) {
   iblai_session *s = iblai_check_session(L, 1);
   if (!lua_istable(L, 2)) iblai_misuse(L, "a request must be a table, got %s", luaL_typename(L, 2));

@@ -163,7 +163,7 @@ typedef struct iblai_transfer {
   double timeout, not_before, started, delay; /* delay: the wait before the retry now due */
   int max_retries, attempts, redirects;
   unsigned retry_unsafe : 1, same_origin : 1, cross_origin : 1, redirected : 1, too_large : 1,
-      head_too_large : 1, json : 1;
+      head_too_large : 1, json : 1, as_text : 1; /* as_text: decode = false, the body stays text */
   long status;
   CURLcode rc;
   const char *retry_reason; /* why the last failure may be retried, NULL if not */

@@ -100,7 +100,7 @@ void iblai_transfer_cancel(iblai_session *s, transfer *t) {
 /* ---- reading a request table ---- */
 
 enum { F_METHOD, F_URL, F_PATH, F_QUERY, F_JOINED, F_HEADERS, F_BODY, F_TIMEOUT, F_RETRIES,
-       F_RETRY_UNSAFE, F_OP, NFIELDS };
+       F_RETRY_UNSAFE, F_OP, F_DECODE, NFIELDS };
 static const struct {
   const char *name;
   int type;         /* LUA_TNONE: checked later (timeout, retries), or any (retry_unsafe) */
@@ -110,7 +110,7 @@ static const struct {
   {"query", LUA_TTABLE, "a table"}, {"joined", LUA_TTABLE, "a table"},
   {"headers", LUA_TTABLE, "a table of name = value"}, {"body", LUA_TSTRING, "a string"},
   {"timeout", LUA_TNONE, NULL}, {"retries", LUA_TNONE, NULL}, {"retry_unsafe", LUA_TNONE, NULL},
-  {"op", LUA_TSTRING, "a string"},
+  {"op", LUA_TSTRING, "a string"}, {"decode", LUA_TBOOLEAN, "a boolean"},
 };
 
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
@@ -306,6 +306,7 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
   t->timeout = timeout;
   t->max_retries = (int)retries;
   t->retry_unsafe = lua_toboolean(L, base + F_RETRY_UNSAFE);
+  t->as_text = lua_isboolean(L, base + F_DECODE) && !lua_toboolean(L, base + F_DECODE);
   t->max_bytes = (curl_off_t)s->max_response_bytes;
   t->attempts = 1;
   t->method = known_method(method);
@@ -532,7 +533,7 @@ void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   char *ctype = NULL;
   curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ctype);
-  t->json = ctype && strcasestr(ctype, "json") != NULL; /* application/json, problem+json, ... */
+  t->json = !t->as_text && ctype && strcasestr(ctype, "json") != NULL; /* application/json, problem+json */
   char *location = NULL;
   if (rc == CURLE_OK && is_redirect(t->status) && s->max_redirects > 0) {
     char *loc = NULL;

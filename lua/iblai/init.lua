@@ -134,7 +134,7 @@ end
 --- One HTTP request, retried by the usual rules. Every status other than 2xx is an Error.
 -- @param req table: method ("GET"), path (under base_url) or url, query (table), json (a value
 --   to send as JSON) or body (a string), headers (table), timeout, retries, retry_unsafe
---   (retry a POST or PATCH too), op (a name for errors)
+--   (retry a POST or PATCH too), op (a name for errors), decode (false: a JSON body stays text)
 -- @return { status, headers, body, url, method, attempts }, the body decoded when it is JSON;
 --   or nil and an Error
 -- @usage local res = assert(client:request { method = "POST", path = "/api/x/", json = { a = 1 } })

@@ -75,6 +75,7 @@ end
 
 routes["/text"] = function() return reply(200, "plain words", { ["Content-Type"] = "text/plain" }) end
 routes["/badjson"] = function() return reply(200, '{"id": 1,') end
+routes["/exact"] = function() return reply(200, '{"z":12345678901234567890,"a":1e400,"empty":{}}') end
 routes["/empty"] = function() return { status = 204 } end
 routes["/big"] = function(req) return reply(200, '"' .. string.rep("x", tonumber(req.query.n) or 1000) .. '"') end
 

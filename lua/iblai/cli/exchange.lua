@@ -74,11 +74,15 @@ end
 
 --- Prints a response body on stdout: JSON as JSON (pretty on a terminal), text as it came.
 -- @param res the response ({status, headers, body})
--- @param raw boolean: text exactly as received, and a JSON string as its text
+-- @param raw boolean: the answer exactly as received (fetched with decode = false), a JSON string
+--   as its text
 function M.print_body(res, raw)
   local body = res.body
   if body == nil then return end
   local ctype = res.headers and res.headers["content-type"]
+  if raw and type(body) == "string" and is_json_type(ctype) and body:find('^%s*"') then
+    body = json.decode(body) or body -- a JSON string: its text (a CSV the API wraps in one)
+  end
   if type(body) == "string" and (not is_json_type(ctype) or raw) then
     output.write(body, (raw or body:sub(-1) == "\n") and "" or "\n")
   else
@@ -97,6 +101,7 @@ function M.send(prog, client, req, opts)
     M.dry_run(client, req)
     return 0
   end
+  if opts.raw then req.decode = false end -- the answer's bytes, not JSON read and written again
   local res, err = client:request(req)
   if not res then
     if opts.include and err.status then
