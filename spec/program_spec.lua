@@ -207,6 +207,12 @@ describe("iblai call when things go wrong", function()
       assert.equal(1, code, extra)
       assert.matches("^iblai call: could not write the output: [^\n]+\n$", err)
     end
+    -- a closed stdout: nothing else (curl's sockets) may take its place and swallow the output
+    for _, extra in ipairs { "", " --paginate" } do
+      local code, err = shell(prog .. " call core_platform_users_retrieve page_size=2" .. extra .. " >&-")
+      assert.equal(1, code, extra)
+      assert.matches("^iblai call: could not write the output: [^\n]+\n$", err)
+    end
     -- a closed pipe with SIGPIPE ignored: the walk stops at the first failed write
     local status = os.tmpname()
     local _, err = shell("trap '' PIPE; { " .. prog .. " call core_platform_users_retrieve page_size=2 --paginate; " ..

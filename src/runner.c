@@ -1,9 +1,12 @@
 /* The iblai program: a Lua 5.4 host with every iblai module built in (modelled on lua.c).
  * Argument handling lives in iblai.cli; this file owns the state, signals and error reporting. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -67,7 +70,22 @@ static int run_main(lua_State *L) {
   return 1;
 }
 
+/* A closed standard descriptor would go to the next file or socket opened (curl's among them),
+ * and what is written to it with it: hold each closed one with /dev/null opened the wrong way
+ * round, so that using it still fails as a closed descriptor does. */
+static void hold_closed_std_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (got >= 0 && got != fd) {
+      dup2(got, fd);
+      close(got);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
+  hold_closed_std_fds();
   lua_State *L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "iblai: not enough memory to start Lua\n");
