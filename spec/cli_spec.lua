@@ -489,7 +489,17 @@ X-Trace: 7
       .. "https:// URL, got 'api%.iblai%.app/dm' %(iblai call %-%-help tells more%)\n$", err)
     code, _, err = run({ "get", "/ids", "--retries", "0" }, { IBLAI_BASE_URL = "http://127.0.0.1:1", IBLAI_API_KEY = "k" })
     assert.equal(1, code)
-    assert.matches("^iblai get: Couldn't connect[^\n]+check that base_url %(IBLAI_BASE_URL%) is right[^\n]+\n$", err)
+    assert.matches("^iblai get: Couldn't connect[^\n]+check that IBLAI_BASE_URL %(or %-%-base%-url%) is right[^\n]+\n$",
+      err)
+    -- the advice speaks of what the command line has, not of the Lua API's fields
+    code, _, err = run({ "call", "core_platform_users_retrieve" }, { IBLAI_BASE_URL = server.url,
+      IBLAI_API_KEY = "k\n" })
+    assert.equal(2, code)
+    assert.matches("^iblai call: IBLAI_API_KEY must not hold CR, LF", err)
+    code, _, err = run({ "get", "/fields", "n==2" }, { IBLAI_BASE_URL = server.url, IBLAI_API_KEY = "k" })
+    assert.equal(1, code)
+    assert.matches("f01: bad 1; f02: bad 2 %(GET [^\n]+%-i shows its whole answer\n$", err)
+    assert.not_matches("err%.", err)
   end)
 end)
 

@@ -224,6 +224,13 @@ describe("client:request", function()
     assert.equal("Invalid token.", err.data.detail)
   end)
 
+  it("names every field error of a form, in name order, eight at the most", function()
+    local _, err = client:request { path = "/fields", query = { n = 3 } }
+    assert.matches("HTTP 400 Bad Request: f01: bad 1; f02: bad 2; f03: bad 3 (GET", tostring(err), 1, true)
+    _, err = client:request { path = "/fields", query = { n = 10 } }
+    assert.matches(": f01: bad 1; .*; f08: bad 8; and 2 more %(GET", tostring(err))
+  end)
+
   it("reports invalid JSON as a decode error with the body's start", function()
     local r, err = client:request { path = "/badjson" }
     assert.is_nil(r)

@@ -4,6 +4,7 @@
 
 #define BODY_EXCERPT 512 /* bytes of a body kept in err.body */
 #define SAID_MAX 200     /* characters of the server's own message kept in err.message */
+#define MAX_FIELDS 8     /* field errors named in err.message (DRF answers one per field) */
 #define URL_SHOWN 300    /* characters of a URL shown by tostring (err.url keeps all of it) */
 
 static const char *reason_phrase(long status) {
@@ -40,7 +41,7 @@ static const char *hint_for_status(long status) {
   default: break;
   }
   if (status == 502 || status == 503 || status == 504)
-    return "the service is unavailable or overloaded; try again later (idempotent calls were retried)";
+    return "the service is unavailable or overloaded; try again later";
   if (status >= 500) return "the server failed on this request; try again later, and report it with err.body if it goes on (it is not retried)";
   if (status >= 300 && status < 400) return "the redirect was not followed; check base_url";
   return NULL;
@@ -200,6 +201,21 @@ void iblai_error_push(lua_State *L, const char *kind, const char *message) {
   luaL_setmetatable(L, IBLAI_ERROR_MT);
 }
 
+/* Keeps the MAX_FIELDS first names in order in fields[0..*n), counting the others in *more. */
+static void keep_smallest(const char **fields, int *n, int *more, const char *name) {
+  int at = *n;
+  while (at > 0 && strcmp(name, fields[at - 1]) < 0) at--;
+  if (at == MAX_FIELDS) {
+    (*more)++;
+    return;
+  }
+  if (*n == MAX_FIELDS) (*more)++; /* the last one falls off */
+  int last = *n < MAX_FIELDS ? *n : MAX_FIELDS - 1;
+  memmove(fields + at + 1, fields + at, (size_t)(last - at) * sizeof *fields);
+  fields[at] = name;
+  if (*n < MAX_FIELDS) (*n)++;
+}
+
 /* What the server said, from the usual DRF and ibl.ai error shapes; pushes it or nothing. */
 static int push_server_says(lua_State *L, int data) {
   if (lua_type(L, data) != LUA_TTABLE) return 0;
@@ -208,20 +224,35 @@ static int push_server_says(lua_State *L, int data) {
     if (lua_getfield(L, data, keys[i]) == LUA_TSTRING) return 1;
     lua_pop(L, 1);
   }
+  /* {field: ["message", ...], ...}: each field's first message, in the fields' order by name */
+  const char *fields[MAX_FIELDS];
+  int n = 0, more = 0;
   lua_pushnil(L);
-  while (lua_next(L, data)) { /* {field: ["message", ...]} */
+  while (lua_next(L, data)) {
     if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
-      if (lua_rawgeti(L, -1, 1) == LUA_TSTRING) {
-        lua_pushfstring(L, "%s: %s", lua_tostring(L, -3), lua_tostring(L, -1));
-        lua_replace(L, -4); /* over the key: the walk ends here */
-        lua_pop(L, 2);
-        return 1;
-      }
+      if (lua_rawgeti(L, -1, 1) == LUA_TSTRING) /* the key lives as long as the table */
+        keep_smallest(fields, &n, &more, lua_tostring(L, -3));
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
   }
-  return 0;
+  if (n == 0) return 0;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 0; i < n; i++) {
+    lua_getfield(L, data, fields[i]);
+    lua_rawgeti(L, -1, 1);
+    lua_pushfstring(L, "%s%s: %s", i > 0 ? "; " : "", fields[i], lua_tostring(L, -1));
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    luaL_addvalue(&b);
+  }
+  if (more > 0) {
+    lua_pushfstring(L, "; and %d more", more);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  return 1;
 }
 
 /* A bounded, one-line start of a body, safe to print. */

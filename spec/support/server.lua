@@ -38,6 +38,14 @@ routes["/detail"] = function(req)
   return reply(tonumber(req.query.code) or 400, { detail = req.query.detail or "Invalid token." })
 end
 
+-- /fields?n=N: a 400 with N field errors, as DRF answers a form
+routes["/fields"] = function(req)
+  local errors = {}
+  for i = 1, tonumber(req.query.n) or 2 do errors[("f%02d"):format(i)] = { ("bad %d"):format(i), "also" } end
+  errors.zz = "not a list"
+  return reply(400, errors)
+end
+
 -- /seq?key=K&codes=503,503,200[&retry_after=V]: the Nth hit on K answers the Nth code
 routes["/seq"] = function(req)
   local key = req.query.key or "default"

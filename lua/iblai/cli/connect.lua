@@ -20,6 +20,26 @@ local function has_key()
 end
 M.has_key = has_key
 
+-- The advice of an Error in the words of the command line (the Lua API speaks of its fields).
+local IN_CLI_WORDS = {
+  { "err%.body says which field", "-i shows its whole answer" },
+  { "report it with err%.body if", "report it with its answer (-i shows it) if" },
+  { "err%.body holds its start", "--raw prints it as it came" },
+  { "raise timeout", "raise --timeout" },
+  { "raise retries", "raise --retries" },
+  { "raise max_response_bytes or ask", "ask" },
+  { "check that base_url %(IBLAI_BASE_URL%)", "check that IBLAI_BASE_URL (or --base-url)" },
+  { "check base_url", "check IBLAI_BASE_URL (or --base-url)" },
+  { "option 'api_key'", "IBLAI_API_KEY" },
+  { "option 'base_url'", "the base URL (IBLAI_BASE_URL or --base-url)" },
+  { "pass the key as api_key", "the key goes in IBLAI_API_KEY" },
+}
+
+local function in_cli_words(text)
+  for _, pair in ipairs(IN_CLI_WORDS) do text = text:gsub(pair[1], pair[2]) end
+  return text
+end
+
 --- Creates the client, or says why not on stderr.
 -- @param prog string e.g. "iblai call"
 -- @param opts the parsed options: base_url, org, username, timeout, retries, verbose
@@ -39,7 +59,7 @@ function M.client(prog, opts, sending)
   }
   if not client then
     local text = tostring(err):gsub("^iblai: ", ""):gsub("; fix the client options.*$", "")
-    return nil, args.usage(prog, (text:gsub("option 'base_url'", "the base URL (IBLAI_BASE_URL or --base-url)")))
+    return nil, args.usage(prog, in_cli_words(text))
   end
   if sending and not has_key() and not M.is_local(client.session:origin()) then
     client:close()
@@ -50,12 +70,12 @@ function M.client(prog, opts, sending)
   return client
 end
 
---- One line for an Error: what happened and what to do next.
+--- One line for an Error: what happened and what to do next, in the command line's words.
 -- @param client the client (for the base URL), or nil
 -- @param err an Error or a message
 -- @return string
 function M.describe(client, err)
-  local text = tostring(err):gsub("^iblai: ", "")
+  local text = in_cli_words((tostring(err):gsub("^iblai: ", "")))
   if type(err) == "table" and err.kind == "http" and err.status == 404 and client
     and not M.is_local(client.session:origin()) and not client.base_url:find("/dm$") then
     -- the public gateway serves the API under /dm; a base URL without it answers 404 everywhere
