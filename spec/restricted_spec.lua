@@ -66,6 +66,8 @@ describe("restricted mode", function()
       assert(files.write_atomic(%q .. "/inside.txt", "fine"))
       local users, uerr = require("iblai.workflows.users").read("/etc/passwd")
       assert(not users and uerr:find("outside the directories", 1, true), uerr)
+      users, uerr = require("iblai.workflows.users").read("-")   -- the host's standard input
+      assert(not users and uerr:find("standard input is not available", 1, true), uerr)
       local slept = pcall(require("iblai.tasks").sleep, 0.01)  -- task polling sleeps without a program
       assert(slept)
       return "held"
@@ -130,6 +132,7 @@ describe("restricted mode", function()
     local dir = tmpdir()
     local outside = tmpdir()
     assert(os.execute(("ln -s %s %s/link"):format(helpers.quote(outside), helpers.quote(dir))))
+    assert(os.execute(("ln -s %s/made.txt %s/dangling"):format(helpers.quote(outside), helpers.quote(dir))))
     local code, out = embed.run({ "--dir", dir }, { ([[
       local dir, outside = %q, %q
       local f = assert(io.open(dir .. "/a.txt", "w"))
@@ -145,6 +148,8 @@ describe("restricted mode", function()
       end
       refused(io.open, dir .. "/../" .. outside:match("[^/]+$") .. "/x.txt", "w")
       refused(io.open, dir .. "/link/x.txt", "w")           -- a symbolic link to outside
+      local d, derr = io.open(dir .. "/dangling", "w")       -- a link to a file not made yet
+      assert(d == nil and derr:find("a symbolic link to a file that does not exist", 1, true), derr)
       refused(io.open, "/etc/passwd")
       refused(os.rename, dir .. "/b.txt", outside .. "/b.txt")
       refused(os.remove, outside)
@@ -164,6 +169,7 @@ describe("restricted mode", function()
     assert_ok(out, 1, "confined")
     local leftover = io.open(outside .. "/x.txt")
     assert.is_nil(leftover)
+    assert.is_nil(io.open(outside .. "/made.txt"))
     os.execute("rm -rf " .. helpers.quote(dir) .. " " .. helpers.quote(outside))
   end)
 

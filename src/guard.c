@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <lauxlib.h>
 #include "iblai.h"
 #include "restrict.h"
@@ -20,10 +21,13 @@ static int push_ctx(lua_State *L) {
 }
 
 /* Resolves path into out (PATH_MAX bytes): realpath, or, for a file that does not exist yet,
- * the resolved directory and the last name. Returns 0, or -1 with errno set. */
+ * the resolved directory and the last name. Returns 0, -1 with errno set, or -2 for a symbolic
+ * link whose target does not exist. */
 static int resolve(const char *path, char *out) {
   if (realpath(path, out)) return 0;
   if (errno != ENOENT) return -1;
+  struct stat st;
+  if (lstat(path, &st) == 0) return -2; /* a link to nothing: opening it would create its target */
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
   if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) return -1; /* errno: ENOENT */
@@ -64,7 +68,12 @@ int iblai_guard_path(lua_State *L, int idx) {
   if (!path) return lua_pushliteral(L, "a path must be a string"), 0;
   if (strlen(path) != len) return lua_pushliteral(L, "a path holds a NUL byte"), 0;
   char *out = lua_newuserdatauv(L, PATH_MAX, 0); /* Lua's memory: a raise leaks nothing */
-  if (resolve(path, out) != 0) {
+  int rc = resolve(path, out);
+  if (rc == -2) {
+    lua_pushfstring(L, "%s: a symbolic link to a file that does not exist (restricted mode)", path);
+    return 0;
+  }
+  if (rc != 0) {
     lua_pushfstring(L, "%s: %s", path, strerror(errno));
     return 0;
   }

@@ -57,6 +57,8 @@ static void curate_libraries(lua_State *L, int g) {
     set_guarded(L, lib, "lines", GUARD_ARG1 | GUARD_RAISE);
     set_guarded(L, lib, "input", GUARD_ARG1 | GUARD_RAISE);
     set_guarded(L, lib, "output", GUARD_ARG1 | GUARD_RAISE);
+    lua_pushnil(L); /* the host's standard input is not the script's, not even through a module */
+    lua_setfield(L, lib, "stdin");
   }
   lua_pop(L, 1);
   if ((lib = push_lib(L, g, "string"))) set_refuser(L, lib, "string", "dump");

@@ -64,6 +64,7 @@ function M.read(path)
   local f, err
   if path == "-" then
     f = io.stdin
+    if not f then return nil, "standard input is not available here (restricted mode); name a file" end
   else
     f, err = io.open(path, "rb")
     if not f then return nil, ("cannot read the users file: %s"):format(err) end
