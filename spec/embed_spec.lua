@@ -115,6 +115,20 @@ describe("the embedding API", function()
       end
     end)
 
+    it("hears the sessions a script makes without options, or hiding log behind an __index", function()
+      local code, out = embed.run({ "--log" }, { [[
+        local core = require "iblai.core"
+        assert(core.session():request { url = base .. "/echo?from=bare" })
+        local hidden = setmetatable({ base_url = base }, { __index = { log = true } })
+        assert(core.session(hidden):request { path = "/echo?from=hidden" })
+        return "sent"
+      ]] }, server.url)
+      assert.equal(0, code)
+      assert.equal("ok sent", line(out, 1))
+      assert.matches("log response GET 200 attempt=1 url=" .. server.url .. "/echo?from=bare", out, 1, true)
+      assert.matches("log response GET 200 attempt=1 url=" .. server.url .. "/echo?from=hidden", out, 1, true)
+    end)
+
     it("closes a state with clients, requests and pagers still open", function()
       local code, out = embed.run({}, { [[
         shared.clients = {}

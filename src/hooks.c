@@ -71,8 +71,16 @@ static void copy_options(lua_State *L) {
  * the allowed directories (libcurl would read any file it is given). */
 static int session_for_host(lua_State *L) {
   int n = lua_gettop(L), copied = 0;
+  if (n == 0 || lua_isnil(L, 1)) { /* no options: the host's log all the same */
+    lua_settop(L, 1);
+    lua_newtable(L);
+    lua_replace(L, 1);
+    n = lua_gettop(L);
+    copied = 1;
+  }
+  /* read raw, as the core reads options: an __index cannot show one value here, another there */
   if (lua_istable(L, 1) && lua_getfield(L, LUA_REGISTRYINDEX, IBLAI_CTX_KEY) == LUA_TUSERDATA &&
-      lua_getfield(L, 1, "ca_file") == LUA_TSTRING) {
+      lua_pushliteral(L, "ca_file") && lua_rawget(L, 1) == LUA_TSTRING) {
     if (!iblai_guard_path(L, -1)) {
       luaL_pushfail(L);
       iblai_error_push(L, "config", lua_tostring(L, -2));
@@ -84,7 +92,8 @@ static int session_for_host(lua_State *L) {
   }
   lua_settop(L, n);
   if (lua_istable(L, 1) && lua_getfield(L, LUA_REGISTRYINDEX, HOSTLOG_KEY) == LUA_TUSERDATA) {
-    int log = lua_getfield(L, 1, "log");
+    lua_pushliteral(L, "log");
+    int log = lua_rawget(L, 1);
     if (log == LUA_TNIL || log == LUA_TFUNCTION) { /* anything else: the core says what is wrong */
       if (!copied) copy_options(L);
       lua_pushvalue(L, n + 2);
