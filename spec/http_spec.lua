@@ -77,6 +77,12 @@ describe("client:request", function()
     assert.equal(0.5, body.ratio)
   end)
 
+  it("refuses a Host header, which would send the key to another virtual host", function()
+    local ok, err = pcall(client.request, client, { path = "/echo", headers = { host = "attacker.example" } })
+    assert.is_false(ok)
+    assert.matches("the Host header comes from the URL and cannot be set", err)
+  end)
+
   it("keeps a JSON body as its text with decode = false, a bad one included", function()
     local res = assert(client:request { path = "/ids", decode = false })
     assert.equal('{"id": 1, "count": 3, "ratio": 0.5, "items": [{"id": 2}, {"id": 30000000000}]}', res.body)

@@ -454,6 +454,7 @@ describe("iblai --restricted", function()
     for _, args in ipairs {
       { "--restricted" }, { "--restricted", "--max-memory", "lots", "x.lua" }, { "--restricted", "--max-seconds" },
       { "--restricted", "--max-seconds", "-1", "x.lua" }, { "--restricted", "--bogus", "x.lua" },
+      { "--restricted", "--max-memory", "0.0000001", "x.lua" }, { "--restricted", "--max-memory", "1e300", "x.lua" },
     } do
       local c, _, err = helpers.run(args)
       assert.equal(2, c, table.concat(args, " "))

@@ -115,6 +115,8 @@ int iblai_restricted_main(lua_State *L, int argc, char **argv, volatile sig_atom
       if (strcmp(opt, "--allow-dir") == 0) dirs[ndirs++] = v;
       else if (!positive(v, strcmp(opt, "--max-memory") == 0 ? &memory_mb : &seconds))
         return usage_error("'%s' needs a positive number", opt);
+      else if (strcmp(opt, "--max-memory") == 0 && (memory_mb < 1 || memory_mb > 1048576))
+        return usage_error("'%s' takes 1 to 1048576 (MB)", opt); /* 0 bytes would mean no cap */
       i++;
     } else {
       return usage_error("unknown option '%s'", opt);

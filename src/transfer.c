@@ -159,6 +159,8 @@ static int check_headers(lua_State *L, int h, int *has_accept) {
     if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
       iblai_misuse(L, "header '%s' must be a string or a number", lua_tostring(L, -2));
     if (strcasecmp(lua_tostring(L, -2), "accept") == 0) *has_accept = 1;
+    if (strcasecmp(lua_tostring(L, -2), "host") == 0) /* the key would go to whatever host it names */
+      iblai_misuse(L, "the Host header comes from the URL and cannot be set; give the URL of that host");
     lua_pop(L, 1);
     n++;
   }

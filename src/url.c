@@ -39,13 +39,23 @@ static int escape_into(iblai_buf *b, const char *s, size_t n) {
 }
 
 /* Pushes b's text and frees b; raises (after freeing) when building ran out of memory. */
+static int push_text(lua_State *L) {
+  iblai_buf *b = lua_touserdata(L, 1);
+  lua_pushlstring(L, b->data ? b->data : "", b->len);
+  return 1;
+}
+
+/* Pushes b's text and frees b, also when Lua has no memory for the string (a protected call). */
 static void push_buf(lua_State *L, iblai_buf *b, int failed) {
   if (failed) {
     iblai_buf_free(b);
     luaL_error(L, "out of memory");
   }
-  lua_pushlstring(L, b->data ? b->data : "", b->len);
+  lua_pushcfunction(L, push_text);
+  lua_pushlightuserdata(L, b);
+  int status = lua_pcall(L, 1, 1, 0);
   iblai_buf_free(b);
+  if (status != LUA_OK) lua_error(L);
 }
 
 int iblai_url_escape(lua_State *L) {
