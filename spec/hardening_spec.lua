@@ -62,6 +62,35 @@ describe("hardening", function()
     assert.is_number(refused) -- how many were refused depends on when the GC ran; none may crash
   end)
 
+  it("is not left busy by a coroutine that died inside a request, nor leaks what it held", function()
+    local co = coroutine.create(function() return client.session:request { bogus = 1 } end)
+    local ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.matches("unknown field 'bogus' in request", err)
+    co = nil -- luacheck: ignore 311 (unreachable now: only the guard still holds it)
+    collectgarbage()
+    assert.equal(200, assert(client:request { path = "/echo" }).status)
+    local kept = coroutine.create(function() return client.session:request { bogus = 1 } end)
+    coroutine.resume(kept)
+    assert.equal(200, assert(client:request { path = "/echo" }).status)
+    assert.equal("dead", coroutine.status(kept))
+    local pid = assert(io.open("/proc/self/stat")):read("n") -- this process, not a child's
+    local function fds()
+      local n = 0
+      for _ in io.popen("ls /proc/" .. math.tointeger(pid) .. "/fd"):lines() do n = n + 1 end
+      return n
+    end
+    local before = fds()
+    for _ = 1, 50 do -- sessions abandoned that way go with their connections when collected
+      local s = require("iblai.core").session { base_url = server.url }
+      assert(s:request { path = "/echo" })
+      coroutine.resume(coroutine.create(function() return s:request { bogus = 1 } end))
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(fds() <= before + 2, "file descriptors left open")
+  end)
+
   it("reads request tables raw: metamethods neither run nor add requests", function()
     local ran = false
     local reqs = setmetatable({ { path = "/echo" } }, {

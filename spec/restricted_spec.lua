@@ -321,6 +321,21 @@ describe("restricted mode", function()
       assert.is_true(os.time() - started < 25, "the waits were not cut short")
     end)
 
+    it("leaves the host's client usable when the limit stops a request inside a coroutine", function()
+      local code, out = embed.run({ "--max-seconds", "0.5" }, {
+        [[shared.client = assert(iblai.new { base_url = base, retries = 0 })
+          local co = coroutine.create(function() return shared.client:request { path = "/delay", query = { s = 30 } } end)
+          coroutine.resume(co)
+          return "not reached"]],
+        [[local c = shared.client
+          assert(c.session:in_flight() == 0, "still in flight: " .. c.session:in_flight())
+          return assert(c:request { path = "/echo" }).status]],
+      }, server.url)
+      assert.equal(0, code)
+      assert_error(out, 1, "iblai: time limit of 0.5 s exceeded")
+      assert_ok(out, 2, "200")
+    end)
+
     it("cancels a pager's prefetching when the script is stopped", function()
       local code, out = embed.run({ "--max-seconds", "0.5" }, {
         [[shared.client = assert(iblai.new { base_url = base, retries = 0, concurrency = 4 })

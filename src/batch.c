@@ -249,7 +249,8 @@ static int drive(lua_State *L, iblai_group *g, int until) {
 }
 
 /* The guard of a session, made once and kept as the session's user value: marked to-be-closed
- * by each operation, closing it (on return, or as an error unwinds) leaves the session. */
+ * by each operation, closing it (on return, or as an error unwinds) leaves the session. Its user
+ * value holds the coroutine of the outermost operation while one is under way. */
 typedef struct {
   iblai_session *s;
 } guard;
@@ -257,16 +258,39 @@ typedef struct {
 static int guard_close(lua_State *L) {
   guard *gd = lua_touserdata(L, 1);
   iblai_session *s = gd->s;
-  if (--s->busy == 0) sweep(s); /* nothing of the session is in use any more */
+  if (--s->busy == 0) {
+    s->owner = NULL;
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 1);
+    sweep(s); /* nothing of the session is in use any more */
+  }
   return 0;
 }
 
+/* The session is busy: if the operation under way belongs to a coroutine that died by an error
+ * (its guard never closed), reset that coroutine, which closes the guard. */
+void iblai_reclaim(lua_State *L, iblai_session *s, int sidx) {
+  if (!s->busy || !s->owner || s->owner == L) return;
+  int top = lua_gettop(L);
+  int held = lua_getiuservalue(L, sidx, 1) == LUA_TUSERDATA && lua_getiuservalue(L, -1, 1) == LUA_TTHREAD &&
+             lua_tothread(L, -1) == s->owner;
+  lua_settop(L, top);
+  if (!held) return; /* the main thread: an error there unwinds through a pcall, which closes */
+  int status = lua_status(s->owner);
+  if (status == LUA_OK || status == LUA_YIELD) return; /* alive: running Lua code that calls us */
+  lua_State *co = s->owner;
+#if LUA_VERSION_RELEASE_NUM >= 50406
+  lua_closethread(co, L);
+#else
+  lua_resetthread(co);
+#endif
+  lua_settop(co, 0); /* without its error left on the stack, coroutine.status says "dead" */
+}
+
 void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
-  if (exclusive && s->busy)
-    iblai_misuse(L, "iblai.Session is busy: hooks, finalizers and metamethods it runs may not start requests");
   if (lua_getiuservalue(L, sidx, 1) != LUA_TUSERDATA) {
     lua_pop(L, 1);
-    guard *gd = lua_newuserdatauv(L, sizeof *gd, 0);
+    guard *gd = lua_newuserdatauv(L, sizeof *gd, 1);
     gd->s = s;
     if (luaL_newmetatable(L, "iblai.Guard")) {
       lua_pushcfunction(L, guard_close);
@@ -275,6 +299,16 @@ void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, sidx, 1);
+  }
+  if (exclusive && s->busy) iblai_reclaim(L, s, sidx);
+  if (exclusive && s->busy) {
+    lua_pop(L, 1);
+    iblai_misuse(L, "iblai.Session is busy: hooks, finalizers and metamethods it runs may not start requests");
+  }
+  if (s->busy == 0) {
+    s->owner = L;
+    if (lua_pushthread(L)) lua_pop(L, 1); /* the main thread needs no anchor */
+    else lua_setiuservalue(L, -2, 1);
   }
   s->busy++;
   lua_toclose(L, -1);

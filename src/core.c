@@ -71,14 +71,24 @@ static int session_request_many(lua_State *L) {
   return 2;
 }
 
-/* __gc and __close and close(): one idempotent release. */
+/* __close and close() (and __gc below): one idempotent release. */
 static int session_close(lua_State *L) {
   iblai_session *s = luaL_checkudata(L, 1, IBLAI_SESSION_MT);
+  iblai_reclaim(L, s, 1);
   if (s->busy) return iblai_misuse(L, "cannot close an iblai.Session from inside one of its own requests");
   iblai_groups_release(s);
   iblai_transfer_drop_spares(s);
   iblai_session_release(L, s);
   return 0;
+}
+
+/* __gc: nothing can be running on a session the GC collects, so whatever it is still marked as
+ * holding was left by a coroutine that died inside it and went with it. */
+static int session_gc(lua_State *L) {
+  iblai_session *s = luaL_checkudata(L, 1, IBLAI_SESSION_MT);
+  s->busy = 0;
+  s->owner = NULL;
+  return session_close(L);
 }
 
 static int session_tostring(lua_State *L) {
@@ -118,7 +128,7 @@ static void open_session(lua_State *L) {
     {"in_flight", session_in_flight}, {"close", session_close},               {"base_url", session_base_url},
     {"origin", session_origin},       {"concurrency", session_concurrency},   {NULL, NULL}};
   static const luaL_Reg meta[] = {
-    {"__gc", session_close}, {"__close", session_close}, {"__tostring", session_tostring}, {"__index", NULL},
+    {"__gc", session_gc}, {"__close", session_close}, {"__tostring", session_tostring}, {"__index", NULL},
     {NULL, NULL}};
   if (luaL_newmetatable(L, IBLAI_SESSION_MT)) {
     luaL_setfuncs(L, meta, 0);

@@ -26,6 +26,10 @@
  *     stream collected or closed) is only cancelled: its transfers leave the multi handle at
  *     once, but their memory is kept on the session's graveyard list and freed when the last
  *     operation leaves. So no pointer the core holds can dangle.
+ *   - A coroutine that dies by an error inside an operation never closes its guard (Lua closes a
+ *     dead coroutine's to-be-closed variables only when it is reset): the guard keeps the
+ *     coroutine, and the next operation that finds the session busy resets it if it is dead; a
+ *     session the GC collects is released whatever it was left holding.
  *   - Request tables are read raw (no metamethods), and what is read stays anchored on the Lua
  *     stack while it is used.
  *   - Lua code never runs inside a libcurl callback. */
@@ -132,6 +136,7 @@ typedef struct iblai_session {
   struct iblai_group *driving;   /* the group whose answer the running loop waits for */
   int busy;                      /* operations under way (iblai_enter): Lua code running now is
                                     a hook, finalizer or metamethod, which may not start or close */
+  lua_State *owner;              /* the thread of the outermost operation under way */
   int closed;
 } iblai_session;
 
@@ -216,6 +221,7 @@ void iblai_group_kick(iblai_group *g);
 /* Enters the session for an operation (exclusive: none may be under way), pushing a
  * to-be-closed guard; leaving happens when the calling C function returns or unwinds. */
 void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive); /* sidx: the session */
+void iblai_reclaim(lua_State *L, iblai_session *s, int sidx); /* resets a dead coroutine still inside */
 /* Drives the session until transfer `until` of g is DONE (all of g when until < 0); a hook's
  * error or an interrupt raises after g is cleared. */
 void iblai_group_run(lua_State *L, iblai_group *g, int until);
