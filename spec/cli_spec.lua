@@ -38,6 +38,7 @@ describe("help", function()
     assert.equal(0, code)
     assert.equal(err, helped)
     assert.equal(helped, select(2, run { "--help" }))
+    assert.equal(helped, select(2, run { "help", "--help" }))
   end)
 
   it("is there for every command as COMMAND --help and as help COMMAND, on stdout, exit 0", function()
@@ -94,6 +95,19 @@ describe("help", function()
     code, _, err = run { "get", "/x", "--retries", "200" }
     assert.equal(2, code)
     assert.matches("--retries must be a whole number from 0 to 100, got '200'", err, 1, true)
+    -- what a dry run would print but the send would refuse is refused in both
+    local env = { IBLAI_ORG = "main", IBLAI_USERNAME = "jane" }
+    code, out, err = run({ "call", "ai_mentor_orgs_users_artifacts_retrieve", "id=1", "id=2", "--dry-run" }, env)
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.matches("'id' is given twice; it takes one value", err, 1, true)
+    code, out, err = run({ "call", "core_platform_users_retrieve", "-H", "X: a\r\nEvil: 1", "--dry-run" }, env)
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.matches("-H 'X' holds a line break or a NUL byte", err, 1, true)
+    code, _, err = run({ "get", "", "--dry-run" }, env)
+    assert.equal(2, code)
+    assert.matches("the path is empty", err, 1, true)
   end)
 
   it("tells one default base URL: the client's, in --help, the usage and the README", function()
@@ -208,6 +222,9 @@ describe("iblai ops", function()
   end)
 
   it("prints the facts as JSON", function()
+    local nothing_code, nothing = run { "ops", "--json", "no-such-words-anywhere" }
+    assert.equal(1, nothing_code)
+    assert.equal("[]\n", nothing)
     local code, out = run { "ops", "--json", "edx", "memory" }
     assert.equal(0, code)
     local list = json.decode(out)

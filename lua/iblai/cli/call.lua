@@ -56,6 +56,7 @@ function M.headers(list)
   for _, h in ipairs(list) do
     local name, value = h:match("^%s*([^:%s]+)%s*:%s*(.-)%s*$")
     if not name then return nil, ("-H '%s' is not 'Name: value'"):format(h) end
+    if h:find("[\r\n%z]") then return nil, ("-H '%s' holds a line break or a NUL byte"):format(name) end
     headers[name] = value
   end
   return headers

@@ -85,7 +85,7 @@ end
 --- iblai help [COMMAND]: the usage, or a command's own help on stdout.
 local function help(argv)
   local name = argv[2]
-  if not name or name == "help" then
+  if not name or name == "help" or name == "-h" or name == "--help" then
     io.write(M.usage())
     return 0
   end

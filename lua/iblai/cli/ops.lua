@@ -1,6 +1,7 @@
 --- iblai ops [WORDS...]: find operations, and one operation's parameters, from the API's facts.
 local argparse = require "argparse"
 local args = require "iblai.cli.args"
+local json = require "iblai.json"
 local ops = require "iblai.ops"
 local output = require "iblai.cli.output"
 local served = require "iblai.cli.served"
@@ -187,6 +188,7 @@ local function run(opts)
     end
   end
   if #found == 0 then
+    if opts.json then output.json(json.empty_array) end -- for jq: an empty list, not no output
     io.stderr:write(("%s: nothing matches '%s'%s%s\n"):format(PROG, table.concat(opts.words, " "),
       opts.pages and " among the listings" or "", opts.sandbox and " among what the sandbox answers" or ""))
     return 1

@@ -127,6 +127,10 @@ function M.for_operation(op, words, body, defaults)
       local guess = ops.closest(name, names)
       problems[#problems + 1] = ("unknown parameter '%s'%s"):format(name,
         guess and ("; did you mean '%s'?"):format(guess) or "; iblai ops " .. op.id .. " lists them")
+    elseif given[name] then
+      problems[#problems + 1] = known.fact.type == "array"
+        and ("'%s' is given twice; give its list once: %s=a,b,c"):format(name, name)
+        or ("'%s' is given twice; it takes one value"):format(name)
     else
       given[name] = true
       local value

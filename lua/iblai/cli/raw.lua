@@ -55,6 +55,7 @@ end
 
 -- PATH made relative to the base URL, with {org} and {user_id} filled; or nil and a message.
 local function resolve(client, path)
+  if not path:find("%S") then return nil, "the path is empty; give one such as /api/core/platform/users/" end
   if path:find("^%a[%w+.-]*://") then
     local base = client.base_url
     if path:sub(1, #base) ~= base or not path:sub(#base + 1):find("^[/?]") then
