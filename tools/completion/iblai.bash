@@ -9,6 +9,12 @@ _iblai() {
   read -ra words <<< "$line"
   [[ $line =~ [[:space:]]$ ]] && words+=("")
   ((${#words[@]} < 2)) && words+=("")
+  # A quoted word ('/api/orgs/{org}/...' as the README writes paths) is completed without its quotes.
+  local i
+  for i in "${!words[@]}"; do
+    words[i]=${words[i]#[\'\"]}
+    words[i]=${words[i]%[\'\"]}
+  done
   local cur=${words[${#words[@]}-1]}
   local prog=${words[0]}
   [[ $prog == iblai ]] || prog=${prog/#\~/$HOME}

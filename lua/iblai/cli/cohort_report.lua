@@ -29,6 +29,7 @@ local function parser(prog)
   p:option("--mentor", "Only this mentor's conversations; activity, registrations and sentiment stay org-wide.")
     :argname("<mentor_id>")
   p:option("--format", "md, csv, json or html (default: from the --out extension, else md).")
+    ._complete = { "md", "csv", "json", "html" } -- offered by the completion, checked below
   p:option("--out", "Write to FILE (replaced atomically) instead of standard output; html needs it."):argname("<FILE>")
   p:option("--base-url", "Overrides IBLAI_BASE_URL (default " .. require("iblai.cli.args").DEFAULT_BASE_URL .. ")."):argname("<url>")
   p:option("--org", "Overrides IBLAI_ORG.")

@@ -46,21 +46,36 @@ local function parameters(op, given, cur)
   return starting(out, cur)
 end
 
--- Paths of the operations of a method, a segment at a time (like directories).
+-- Whether a typed path segment fits a template's: the same text, or any value for a {parameter}.
+local function fits(typed, template)
+  return typed == template or (template:find("^{[%w_]+}$") ~= nil and typed ~= "")
+end
+
+-- Paths of the operations of a method, a segment at a time (like directories). A {parameter}
+-- comes filled from IBLAI_ORG/IBLAI_USERNAME when set; a value typed in its place is kept.
 local function paths(method, cur)
   local seen, out = {}, {}
   local org, user = os.getenv("IBLAI_ORG"), os.getenv("IBLAI_USERNAME")
+  local typed = {}
+  for segment in cur:gmatch("([^/]*)/") do typed[#typed + 1] = segment end
+  local done = cur:match("^(.*/)") or ""
+  local partial = cur:sub(#done + 1)
   for _, id in ipairs(ops.ids()) do
     local op = ops.get(id)
     if op.method == method then
-      local p = op.path:gsub("{(%w[%w_]*)}", function(n)
-        local v = (n == "org" and org ~= "" and org) or (n == "user_id" and user ~= "" and user)
-        return v or nil
-      end)
-      if p:sub(1, #cur) == cur then
-        local rest = p:sub(#cur + 1)
-        local slash = rest:find("/", 1, true)
-        local cand = slash and (cur .. rest:sub(1, slash)) or p
+      local p = op.path
+      local template = {}
+      for segment in p:gmatch("([^/]*)/") do template[#template + 1] = segment end
+      local last = p:match("([^/]*)$")
+      if last ~= "" then template[#template + 1] = last end
+      local ok = #typed < #template
+      for i = 1, #typed do ok = ok and fits(typed[i], template[i]) end
+      local next_segment = ok and template[#typed + 1]
+      if next_segment == "{org}" and org and org ~= "" then next_segment = org end
+      if next_segment == "{user_id}" and user and user ~= "" then next_segment = user end
+      if next_segment and next_segment:sub(1, #partial) == partial then
+        local closed = #typed + 1 < #template or p:sub(-1) == "/"
+        local cand = done .. next_segment .. (closed and "/" or "")
         if not seen[cand] then
           seen[cand] = true
           out[#out + 1] = cand
@@ -93,7 +108,13 @@ function M.candidates(words)
   local parser = require(command.module).parser("iblai " .. name)
   local names, by = options_of(parser)
   local prev = by[words[#words - 1]]
-  if prev and prev._maxargs > 0 then return starting(prev._choices or {}, cur) end
+  if prev and prev._maxargs > 0 then
+    if prev._choices then return starting(prev._choices, cur) end
+    local done = cur:match("^(.*,)") or "" -- a comma-separated list: the item after the last comma
+    local out = {}
+    for _, v in ipairs(prev._complete or {}) do out[#out + 1] = done .. v end
+    return starting(out, cur)
+  end
   if cur:sub(1, 1) == "-" then return starting(names, cur) end
   local positional, skip = {}, false
   for i = 2, #words - 1 do

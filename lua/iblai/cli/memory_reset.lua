@@ -16,7 +16,7 @@ local function parser(prog)
   p:help_max_width(100)
   command.add_options(p)
   p:option("--stores", "Which stores, comma-separated: " .. table.concat(reset.STORES, ",") .. ".",
-    table.concat(reset.STORES, ",")):argname("LIST")
+    table.concat(reset.STORES, ",")):argname("LIST")._complete = reset.STORES -- a list: each item offered
   p:flag("--dry-run", "List, per user and store, what would be deleted; delete nothing.")
   p:option("--journal", "Append each finished (user, store) to FILE; rerun with the same FILE after a crash, "
     .. "Ctrl-C or kill to finish the rest without redoing anything."):argname("FILE")
