@@ -95,6 +95,9 @@ describe("help", function()
     code, _, err = run { "get", "/x", "--retries", "200" }
     assert.equal(2, code)
     assert.matches("--retries must be a whole number from 0 to 100, got '200'", err, 1, true)
+    code, _, err = run { "get", "/x", "--timeout", "-1" } -- a negative number is the option's value
+    assert.equal(2, code)
+    assert.matches("--timeout must be a number of seconds above 0, got '-1'", err, 1, true)
     -- what a dry run would print but the send would refuse is refused in both
     local env = { IBLAI_ORG = "main", IBLAI_USERNAME = "jane" }
     code, out, err = run({ "call", "ai_mentor_orgs_users_artifacts_retrieve", "id=1", "id=2", "--dry-run" }, env)

@@ -19,7 +19,22 @@ end
 -- @param args list of strings
 -- @param prog string (optional) the name for the message; the parser's own otherwise
 function M.parse(parser, args, prog)
-  local ok, opts = parser:pparse(args)
+  -- "--timeout -1" would read -1 as an option: hand a negative number to the option before it,
+  -- so that the option's own check says what is wrong with it
+  local takes_value = {}
+  for _, o in ipairs(parser._options) do
+    for _, alias in ipairs(o._aliases) do takes_value[alias] = o._maxargs > 0 end
+  end
+  local joined = {}
+  for i, a in ipairs(args) do
+    local prev = joined[#joined]
+    if i > 1 and a:find("^%-%.?%d") and tonumber(a) and takes_value[prev] then
+      joined[#joined] = prev .. "=" .. a
+    else
+      joined[#joined + 1] = a
+    end
+  end
+  local ok, opts = parser:pparse(joined)
   if ok then return opts end
   M.usage(prog or parser._name, opts)
   return nil
