@@ -47,8 +47,10 @@ static void skip_space(parser *P) {
   while (P->p < P->end && (*P->p == ' ' || *P->p == '\n' || *P->p == '\r' || *P->p == '\t')) P->p++;
 }
 
+/* Room on the Lua stack for the next ROOM_FOR values (keys included) of a container. */
+#define ROOM_FOR 16
 static int room(parser *P) {
-  return lua_checkstack(P->L, 4) ? 1 : fail(P, "the document holds too many values at once");
+  return lua_checkstack(P->L, ROOM_FOR + 4) ? 1 : fail(P, "the document holds too many values at once");
 }
 
 static int hex4(const char *s, unsigned *out) {
@@ -229,7 +231,8 @@ static void flush(lua_State *L, int base, int *has_table, int is_object, int pen
     int n = is_object ? pending / 2 : pending;
     if (!final) n *= 2;
     lua_createtable(L, is_object ? 0 : n, is_object ? n : 0);
-    lua_insert(L, base);
+    lua_copy(L, -1, base); /* over the placeholder */
+    lua_pop(L, 1);
     *has_table = 1;
   }
   int top = lua_gettop(L);
@@ -255,13 +258,15 @@ static int container(parser *P, int is_object) {
   char close = is_object ? '}' : ']';
   if (++P->depth > MAX_DEPTH) return fail(P, "nested more than 1000 levels deep");
   P->p++;
-  int base = lua_gettop(L) + 1, has_table = 0, pending = 0;
+  if (!room(P)) return 0;
+  lua_pushnil(L); /* where the table goes, below the values gathered for it */
+  int base = lua_gettop(L), has_table = 0, pending = 0;
   skip_space(P);
   if (P->p < P->end && *P->p == close) {
     P->p++;
   } else {
     for (;;) {
-      if (!room(P)) return 0;
+      if (pending % ROOM_FOR >= ROOM_FOR - 2 && !room(P)) return 0; /* a key and a value may follow */
       skip_space(P);
       if (is_object) {
         if (P->p >= P->end || *P->p != '"') return fail(P, "an object key must be a string");
