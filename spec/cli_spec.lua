@@ -520,6 +520,18 @@ X-Trace: 7
     assert.equal(1, code)
     assert.matches("f01: bad 1; f02: bad 2 %(GET [^\n]+%-i shows its whole answer\n$", err)
     assert.not_matches("err%.", err)
+    -- with --raw too; and what the server said is quoted as it said it, never reworded
+    code, _, err = run({ "get", "/fields", "n==2", "--raw" }, { IBLAI_BASE_URL = server.url, IBLAI_API_KEY = "k" })
+    assert.equal(1, code)
+    assert.matches("f01: bad 1; f02: bad 2 (GET", err, 1, true)
+    code, _, err = run({ "get", "/nul" }, { IBLAI_BASE_URL = server.url, IBLAI_API_KEY = "k" })
+    assert.equal(1, code)
+    assert.matches("c: raise timeout err.body holds its start (GET", err, 1, true)
+    -- a Host header is refused as a usage error
+    code, _, err = run({ "get", "/echo", "-H", "host: elsewhere.example" }, { IBLAI_BASE_URL = server.url,
+      IBLAI_API_KEY = "k" })
+    assert.equal(2, code)
+    assert.matches("^iblai get: %-H Host: the Host header comes from the URL", err)
   end)
 end)
 

@@ -91,6 +91,46 @@ describe("hardening", function()
     assert.is_true(fds() <= before + 2, "file descriptors left open")
   end)
 
+  it("resets a dead coroutine while the next operation counts as busy, so its __close cannot pull the rug", function()
+    local core = require "iblai.core"
+    -- a __close that closes the session: refused while the reset runs, the request goes on
+    local s = core.session { base_url = server.url }
+    local closed
+    local co = coroutine.create(function()
+      local _ <close> = setmetatable({}, { __close = function() closed = { pcall(s.close, s) } end })
+      return s:request { bogus = 1 }
+    end)
+    assert.is_false((coroutine.resume(co)))
+    assert.equal(200, assert(s:request { path = "/echo" }).status)
+    assert.is_false(closed[1])
+    assert.matches("cannot close an iblai.Session from inside one of its own requests", closed[2])
+    s:close()
+    -- a __close that closes a stream the caller then reads: told, not read after it is freed
+    s = core.session { base_url = server.url }
+    local st = s:stream {}
+    st:add { path = "/echo" }
+    co = coroutine.create(function()
+      local _ <close> = setmetatable({}, { __close = function() st:close() end })
+      return s:request { bogus = 1 }
+    end)
+    coroutine.resume(co)
+    local ok, err = pcall(st.next, st)
+    assert.is_false(ok)
+    assert.matches("the iblai.Stream was closed by a __close method", err)
+    s:close()
+    -- a coroutine a log hook starts, dying inside a stream:add while a request runs
+    local once
+    s = core.session { base_url = server.url, log = function()
+      if once then return end
+      once = true
+      coroutine.resume(coroutine.create(function() st:add { bogus = 1 } end))
+    end }
+    st = s:stream {}
+    assert.equal(200, assert(s:request { path = "/echo" }).status)
+    assert.equal(200, assert(s:request { path = "/echo" }).status)
+    s:close()
+  end)
+
   it("reads request tables raw: metamethods neither run nor add requests", function()
     local ran = false
     local reqs = setmetatable({ { path = "/echo" } }, {

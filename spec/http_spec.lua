@@ -237,6 +237,17 @@ describe("client:request", function()
     assert.matches(": f01: bad 1; .*; f08: bad 8; and 2 more %(GET", tostring(err))
   end)
 
+  it("skips a field name that holds a NUL byte", function()
+    local _, err = client:request { path = "/nul" }
+    assert.matches("HTTP 400 Bad Request: c: raise timeout err.body holds its start (GET", tostring(err), 1, true)
+    assert.not_matches("cut short", tostring(err), 1, true)
+  end)
+
+  it("still tells what the server said of an error with decode = false", function()
+    local _, err = client:request { path = "/fields", query = { n = 2 }, decode = false }
+    assert.matches("HTTP 400 Bad Request: f01: bad 1; f02: bad 2 (GET", tostring(err), 1, true)
+  end)
+
   it("reports invalid JSON as a decode error with the body's start", function()
     local r, err = client:request { path = "/badjson" }
     assert.is_nil(r)

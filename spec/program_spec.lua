@@ -213,6 +213,17 @@ describe("iblai call when things go wrong", function()
       assert.equal(1, code, extra)
       assert.matches("^iblai call: could not write the output: [^\n]+\n$", err)
     end
+    -- a closed stdin is told as such
+    local scode, serr = shell(prog .. " post /api/anything/ --body @- <&-")
+    assert.equal(2, scode)
+    assert.matches("--body @- cannot read standard input: Bad file descriptor", serr, 1, true)
+    -- what print, io.write and the help let pass is caught at exit
+    for _, cmd in ipairs { " -e 'print(1)' >&-", " -e 'io.write(1)' >/dev/full", " --help >/dev/full",
+      " help call >&-" } do
+      local code, err = shell(prog .. cmd)
+      assert.equal(1, code, cmd)
+      assert.matches("^iblai: could not write the output: [^\n]+\n$", err)
+    end
     -- a closed pipe with SIGPIPE ignored: the walk stops at the first failed write
     local status = os.tmpname()
     local _, err = shell("trap '' PIPE; { " .. prog .. " call core_platform_users_retrieve page_size=2 --paginate; " ..

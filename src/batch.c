@@ -250,44 +250,80 @@ static int drive(lua_State *L, iblai_group *g, int until) {
 
 /* The guard of a session, made once and kept as the session's user value: marked to-be-closed
  * by each operation, closing it (on return, or as an error unwinds) leaves the session. Its user
- * value holds the coroutine of the outermost operation while one is under way. */
+ * value counts the operations under way of each coroutine ({thread = n}; the main thread's are
+ * not counted, since an error there always unwinds through a pcall, which closes the guard). */
 typedef struct {
   iblai_session *s;
 } guard;
 
+/* Adds delta to the running coroutine's count in the guard at gidx. */
+static void count_holder(lua_State *L, int gidx, int delta) {
+  if (lua_pushthread(L)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_getiuservalue(L, gidx, 1) != LUA_TTABLE) {
+    if (delta < 0) {
+      lua_pop(L, 2);
+      return;
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, gidx, 1);
+  }
+  lua_pushvalue(L, -2);
+  lua_Integer n = (lua_rawget(L, -2) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0) + delta;
+  lua_pop(L, 1);
+  lua_pushvalue(L, -2);
+  if (n > 0) lua_pushinteger(L, n);
+  else lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 2);
+}
+
 static int guard_close(lua_State *L) {
   guard *gd = lua_touserdata(L, 1);
   iblai_session *s = gd->s;
-  if (--s->busy == 0) {
-    s->owner = NULL;
-    lua_pushnil(L);
-    lua_setiuservalue(L, 1, 1);
-    sweep(s); /* nothing of the session is in use any more */
-  }
+  count_holder(L, 1, -1); /* L is the thread that entered, also when a reset closes it */
+  if (--s->busy == 0) sweep(s); /* nothing of the session is in use any more */
   return 0;
 }
 
-/* The session is busy: if the operation under way belongs to a coroutine that died by an error
- * (its guard never closed), reset that coroutine, which closes the guard. */
-void iblai_reclaim(lua_State *L, iblai_session *s, int sidx) {
-  if (!s->busy || !s->owner || s->owner == L) return;
-  int top = lua_gettop(L);
-  int held = lua_getiuservalue(L, sidx, 1) == LUA_TUSERDATA && lua_getiuservalue(L, -1, 1) == LUA_TTHREAD &&
-             lua_tothread(L, -1) == s->owner;
-  lua_settop(L, top);
-  if (!held) return; /* the main thread: an error there unwinds through a pcall, which closes */
-  int status = lua_status(s->owner);
-  if (status == LUA_OK || status == LUA_YIELD) return; /* alive: running Lua code that calls us */
-  lua_State *co = s->owner;
+/* Resets the coroutines that died by an error inside an operation (Lua closes a dead
+ * coroutine's to-be-closed variables only when it is reset, so their guards never closed); the
+ * caller counts as busy meanwhile, so that what their __close methods do (close a stream, the
+ * session) is deferred or refused, never done under the caller's feet. */
+static void reset_dead(lua_State *L, int gidx) {
+  if (lua_getiuservalue(L, gidx, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  int holders = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, holders)) {
+    lua_pop(L, 1);
+    lua_State *co = lua_tothread(L, -1);
+    int status = lua_status(co);
+    if (co != L && status != LUA_OK && status != LUA_YIELD && lua_checkstack(L, 2)) {
+      lua_pushvalue(L, -1);
+      lua_insert(L, -2); /* kept below the key, to reset once the walk is over */
+    }
+  }
+  for (int i = holders + 1; i <= lua_gettop(L); i++) {
+    lua_State *co = lua_tothread(L, i);
 #if LUA_VERSION_RELEASE_NUM >= 50406
-  lua_closethread(co, L);
+    lua_closethread(co, L);
 #else
-  lua_resetthread(co);
+    lua_resetthread(co);
 #endif
-  lua_settop(co, 0); /* without its error left on the stack, coroutine.status says "dead" */
+    lua_settop(co, 0); /* without its error left on the stack, coroutine.status says "dead" */
+  }
+  lua_settop(L, holders - 1);
 }
 
-void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
+/* Pushes the session's guard, made on first use. */
+static int push_guard(lua_State *L, iblai_session *s, int sidx) {
   if (lua_getiuservalue(L, sidx, 1) != LUA_TUSERDATA) {
     lua_pop(L, 1);
     guard *gd = lua_newuserdatauv(L, sizeof *gd, 1);
@@ -300,18 +336,30 @@ void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, sidx, 1);
   }
-  if (exclusive && s->busy) iblai_reclaim(L, s, sidx);
-  if (exclusive && s->busy) {
-    lua_pop(L, 1);
-    iblai_misuse(L, "iblai.Session is busy: hooks, finalizers and metamethods it runs may not start requests");
-  }
-  if (s->busy == 0) {
-    s->owner = L;
-    if (lua_pushthread(L)) lua_pop(L, 1); /* the main thread needs no anchor */
-    else lua_setiuservalue(L, -2, 1);
-  }
+  return lua_gettop(L);
+}
+
+void iblai_reclaim(lua_State *L, iblai_session *s, int sidx) {
+  if (!s->busy) return;
+  sidx = lua_absindex(L, sidx);
+  int gidx = push_guard(L, s, sidx);
   s->busy++;
-  lua_toclose(L, -1);
+  reset_dead(L, gidx);
+  if (--s->busy == 0) sweep(s);
+  lua_pop(L, 1);
+}
+
+void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive) {
+  sidx = lua_absindex(L, sidx);
+  int gidx = push_guard(L, s, sidx);
+  count_holder(L, gidx, 1);
+  s->busy++;
+  lua_toclose(L, gidx);
+  if (exclusive && s->busy > 1) {
+    reset_dead(L, gidx); /* this operation already counts: see reset_dead */
+    if (s->busy > 1)
+      iblai_misuse(L, "iblai.Session is busy: hooks, finalizers and metamethods it runs may not start requests");
+  }
 }
 
 typedef struct {

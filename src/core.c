@@ -75,6 +75,7 @@ static int session_request_many(lua_State *L) {
 static int session_close(lua_State *L) {
   iblai_session *s = luaL_checkudata(L, 1, IBLAI_SESSION_MT);
   iblai_reclaim(L, s, 1);
+  if (s->closed) return 0; /* a __close method the reset ran closed it */
   if (s->busy) return iblai_misuse(L, "cannot close an iblai.Session from inside one of its own requests");
   iblai_groups_release(s);
   iblai_transfer_drop_spares(s);
@@ -87,7 +88,6 @@ static int session_close(lua_State *L) {
 static int session_gc(lua_State *L) {
   iblai_session *s = luaL_checkudata(L, 1, IBLAI_SESSION_MT);
   s->busy = 0;
-  s->owner = NULL;
   return session_close(L);
 }
 

@@ -230,8 +230,10 @@ static int push_server_says(lua_State *L, int data) {
   lua_pushnil(L);
   while (lua_next(L, data)) {
     if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
-      if (lua_rawgeti(L, -1, 1) == LUA_TSTRING) /* the key lives as long as the table */
-        keep_smallest(fields, &n, &more, lua_tostring(L, -3));
+      size_t len;
+      const char *name = lua_tolstring(L, -2, &len); /* the key lives as long as the table */
+      if (lua_rawgeti(L, -1, 1) == LUA_TSTRING && strlen(name) == len) /* a NUL would cut it short */
+        keep_smallest(fields, &n, &more, name);
       lua_pop(L, 1);
     }
     lua_pop(L, 1);

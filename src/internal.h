@@ -27,9 +27,10 @@
  *     once, but their memory is kept on the session's graveyard list and freed when the last
  *     operation leaves. So no pointer the core holds can dangle.
  *   - A coroutine that dies by an error inside an operation never closes its guard (Lua closes a
- *     dead coroutine's to-be-closed variables only when it is reset): the guard keeps the
- *     coroutine, and the next operation that finds the session busy resets it if it is dead; a
- *     session the GC collects is released whatever it was left holding.
+ *     dead coroutine's to-be-closed variables only when it is reset): the guard keeps every
+ *     coroutine under way, and an operation that finds the session busy (or a close) resets the
+ *     dead ones while it counts as busy itself; a session the GC collects is released whatever
+ *     it was left holding.
  *   - Request tables are read raw (no metamethods), and what is read stays anchored on the Lua
  *     stack while it is used.
  *   - Lua code never runs inside a libcurl callback. */
@@ -136,7 +137,6 @@ typedef struct iblai_session {
   struct iblai_group *driving;   /* the group whose answer the running loop waits for */
   int busy;                      /* operations under way (iblai_enter): Lua code running now is
                                     a hook, finalizer or metamethod, which may not start or close */
-  lua_State *owner;              /* the thread of the outermost operation under way */
   int closed;
 } iblai_session;
 
@@ -168,7 +168,7 @@ typedef struct iblai_transfer {
   double timeout, not_before, started, delay; /* delay: the wait before the retry now due */
   int max_retries, attempts, redirects;
   unsigned retry_unsafe : 1, same_origin : 1, cross_origin : 1, redirected : 1, too_large : 1,
-      head_too_large : 1, json : 1, as_text : 1; /* as_text: decode = false, the body stays text */
+      head_too_large : 1, json : 1, as_text : 1; /* as_text: decode = false, a 2xx body stays text */
   long status;
   CURLcode rc;
   const char *retry_reason; /* why the last failure may be retried, NULL if not */
@@ -221,7 +221,7 @@ void iblai_group_kick(iblai_group *g);
 /* Enters the session for an operation (exclusive: none may be under way), pushing a
  * to-be-closed guard; leaving happens when the calling C function returns or unwinds. */
 void iblai_enter(lua_State *L, iblai_session *s, int sidx, int exclusive); /* sidx: the session */
-void iblai_reclaim(lua_State *L, iblai_session *s, int sidx); /* resets a dead coroutine still inside */
+void iblai_reclaim(lua_State *L, iblai_session *s, int sidx); /* resets dead coroutines still inside */
 /* Drives the session until transfer `until` of g is DONE (all of g when until < 0); a hook's
  * error or an interrupt raises after g is cleared. */
 void iblai_group_run(lua_State *L, iblai_group *g, int until);

@@ -122,5 +122,11 @@ int main(int argc, char **argv) {
     code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
   }
   lua_close(L);
+  /* as for any filter, output that could not be written (a closed stdout, a full disk) is a
+   * failure: what print and io.write let pass is caught here */
+  if (code == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+    fprintf(stderr, "iblai: could not write the output: %s\n", errno ? strerror(errno) : "write error");
+    code = 1;
+  }
   return code;
 }

@@ -77,6 +77,7 @@ static int stream_next(lua_State *L) {
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1); /* the stream's session */
   iblai_enter(L, g->s, 2, 1);
+  if (st->g != g) return iblai_misuse(L, "the iblai.Stream was closed by a __close method a coroutine's reset ran");
   iblai_group_run(L, g, g->first);
   iblai_transfer *t = g->t[g->first];
   lua_pushinteger(L, ++st->delivered);

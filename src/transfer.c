@@ -535,7 +535,7 @@ void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   char *ctype = NULL;
   curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ctype);
-  t->json = !t->as_text && ctype && strcasestr(ctype, "json") != NULL; /* application/json, problem+json */
+  t->json = ctype && strcasestr(ctype, "json") != NULL; /* application/json, problem+json, ... */
   char *location = NULL;
   if (rc == CURLE_OK && is_redirect(t->status) && s->max_redirects > 0) {
     char *loc = NULL;
@@ -694,10 +694,11 @@ static int decode_failure(lua_State *L, transfer *t) {
 }
 
 /* Pushes the body as Lua sees it (decoded JSON, or text), nothing when there is none; returns
- * how many values it pushed, or -1 with a message pushed when JSON does not decode. */
-static int push_body(lua_State *L, transfer *t) {
+ * how many values it pushed, or -1 with a message pushed when JSON does not decode. With
+ * decode = false a 2xx body stays text; an error's is still read, for what the server said. */
+static int push_body(lua_State *L, transfer *t, int ok) {
   if (t->body_in.len == 0 || t->method == methods[5]) return 0;
-  if (!t->json) {
+  if (!t->json || (t->as_text && ok)) {
     lua_pushlstring(L, t->body_in.data, t->body_in.len);
     return 1;
   }
@@ -708,7 +709,7 @@ int iblai_transfer_push(lua_State *L, transfer *t, int body_only) {
   if (!iblai_transfer_ok(t)) return push_failure(L, t);
   int ok = t->status >= 200 && t->status < 300;
   if (body_only && ok) { /* what a call returns: the body, true when there is none */
-    int n = push_body(L, t);
+    int n = push_body(L, t, ok);
     if (n == 0) lua_pushboolean(L, 1);
     return n < 0 ? decode_failure(L, t) : 1;
   }
@@ -717,7 +718,7 @@ int iblai_transfer_push(lua_State *L, transfer *t, int body_only) {
   set_common(L, t);
   iblai_headers_push(L, t->head_in.data, t->head_in.len);
   lua_setfield(L, res, "headers");
-  int n = push_body(L, t);
+  int n = push_body(L, t, ok);
   if (n < 0) {
     if (ok) {
       n = decode_failure(L, t);

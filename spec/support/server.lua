@@ -46,6 +46,11 @@ routes["/fields"] = function(req)
   return reply(400, errors)
 end
 
+-- /nul: a 400 whose field names hold a NUL byte, or sound like the client's own advice
+routes["/nul"] = function()
+  return reply(400, { ["a\0b"] = { "cut short" }, c = { "raise timeout err.body holds its start" } })
+end
+
 -- /seq?key=K&codes=503,503,200[&retry_after=V]: the Nth hit on K answers the Nth code
 routes["/seq"] = function(req)
   local key = req.query.key or "default"

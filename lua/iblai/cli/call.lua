@@ -57,6 +57,9 @@ function M.headers(list)
     local name, value = h:match("^%s*([^:%s]+)%s*:%s*(.-)%s*$")
     if not name then return nil, ("-H '%s' is not 'Name: value'"):format(h) end
     if h:find("[\r\n%z]") then return nil, ("-H '%s' holds a line break or a NUL byte"):format(name) end
+    if name:lower() == "host" then
+      return nil, "-H Host: the Host header comes from the URL (the key goes to the base URL's host only)"
+    end
     headers[name] = value
   end
   return headers

@@ -28,6 +28,8 @@ local IN_CLI_WORDS = {
   { "raise timeout", "raise --timeout" },
   { "raise retries", "raise --retries" },
   { "raise max_response_bytes or ask", "ask" },
+  { "larger than max_response_bytes", "larger than the client accepts" },
+  { "fix the client options or the request", "fix the command line" },
   { "check that base_url %(IBLAI_BASE_URL%)", "check that IBLAI_BASE_URL (or --base-url)" },
   { "check base_url", "check IBLAI_BASE_URL (or --base-url)" },
   { "option 'api_key'", "IBLAI_API_KEY" },
@@ -35,9 +37,16 @@ local IN_CLI_WORDS = {
   { "pass the key as api_key", "the key goes in IBLAI_API_KEY" },
 }
 
-local function in_cli_words(text)
-  for _, pair in ipairs(IN_CLI_WORDS) do text = text:gsub(pair[1], pair[2]) end
-  return text
+-- What the server said and the URL are never reworded: in an HTTP error only the advice is, the
+-- text after the last "); " (the URL has no blanks).
+local function in_cli_words(text, from_server)
+  local at = 0
+  if from_server then
+    for i in text:gmatch("()%); ") do at = i + 3 end
+  end
+  local advice = text:sub(at > 0 and at or 1)
+  for _, pair in ipairs(IN_CLI_WORDS) do advice = advice:gsub(pair[1], pair[2]) end
+  return (at > 0 and text:sub(1, at - 1) or "") .. advice
 end
 
 --- Creates the client, or says why not on stderr.
@@ -75,7 +84,7 @@ end
 -- @param err an Error or a message
 -- @return string
 function M.describe(client, err)
-  local text = in_cli_words((tostring(err):gsub("^iblai: ", "")))
+  local text = in_cli_words((tostring(err):gsub("^iblai: ", "")), type(err) == "table" and err.kind == "http")
   if type(err) == "table" and err.kind == "http" and err.status == 404 and client
     and not M.is_local(client.session:origin()) and not client.base_url:find("/dm$") then
     -- the public gateway serves the API under /dm; a base URL without it answers 404 everywhere

@@ -66,16 +66,20 @@ function M.read_body(spec)
   local name = spec:sub(2)
   local text
   if name == "-" then
-    text = io.stdin:read("a")
+    local err
+    text, err = io.stdin:read("a")
+    if text == nil and err then return nil, ("--body @- cannot read standard input: %s"):format(err) end
     if text == nil or text:match("^%s*$") then
       return nil, "--body @- read nothing from standard input; pipe a JSON document into it "
         .. "(echo '{\"name\": \"value\"}' | iblai ... --body @-)"
     end
   else
+    if name == "" then return nil, "--body @ needs a file name: --body @FILE, or @- for standard input" end
     local f, err = io.open(name, "rb")
     if not f then return nil, ("cannot read --body %s: %s"):format(spec, err) end
-    text = f:read("a")
+    text, err = f:read("a")
     f:close()
+    if text == nil and err then return nil, ("cannot read --body %s: %s"):format(spec, err) end
     if text == nil or text:match("^%s*$") then return nil, ("--body %s: the file is empty"):format(spec) end
   end
   return text
