@@ -527,6 +527,10 @@ X-Trace: 7
     code, _, err = run({ "get", "/nul" }, { IBLAI_BASE_URL = server.url, IBLAI_API_KEY = "k" })
     assert.equal(1, code)
     assert.matches("c: raise timeout err.body holds its start (GET", err, 1, true)
+    code, _, err = run({ "get", "/detail", "code==418", "detail==x); raise timeout now" },
+      { IBLAI_BASE_URL = server.url, IBLAI_API_KEY = "k" })
+    assert.equal(1, code)
+    assert.matches("x); raise timeout now (GET", err, 1, true) -- no advice of ours: nothing reworded
     -- a Host header is refused as a usage error
     code, _, err = run({ "get", "/echo", "-H", "host: elsewhere.example" }, { IBLAI_BASE_URL = server.url,
       IBLAI_API_KEY = "k" })

@@ -118,6 +118,16 @@ describe("hardening", function()
     assert.is_false(ok)
     assert.matches("the iblai.Stream was closed by a __close method", err)
     s:close()
+    -- a __close whose own coroutine dies inside a request (refused: busy) is reset in turn
+    s = core.session { base_url = server.url }
+    co = coroutine.create(function()
+      local _ <close> = setmetatable({}, { __close = function()
+        coroutine.resume(coroutine.create(function() return s:request { path = "/echo" } end))
+      end })
+      return s:request { bogus = 1 }
+    end)
+    coroutine.resume(co)
+    assert.is_true((pcall(s.close, s)))
     -- a coroutine a log hook starts, dying inside a stream:add while a request runs
     local once
     s = core.session { base_url = server.url, log = function()
@@ -259,8 +269,12 @@ describe("walks on servers that cap or fail", function()
     local c = assert(iblai.new { base_url = server.url, org = "main", username = "u", retries = 0,
       log = function() if not raised then raised = true error("hook broke") end end })
     local iter = c:each("ai_analytics_orgs_users_chat_history_list", { page_size = 10 })
-    assert.is_false(pcall(iter))
-    assert.has_error(function() iter() end)
+    local ok, err = pcall(iter)
+    assert.is_false(ok)
+    assert.matches("hook broke", tostring(err)) -- the hook's own error, not nil
+    ok, err = pcall(iter)
+    assert.is_false(ok)
+    assert.matches("hook broke", tostring(err))
     c:close()
   end)
 end)

@@ -224,6 +224,10 @@ describe("iblai call when things go wrong", function()
       assert.equal(1, code, cmd)
       assert.matches("^iblai: could not write the output: [^\n]+\n$", err)
     end
+    -- the reason is the write's, not an older one left in errno
+    local wcode, werr = shell(prog .. [[ -e 'io.stdout:setvbuf("no") io.write("x") io.open("/nonexistent")' >/dev/full]])
+    assert.equal(1, wcode)
+    assert.not_matches("No such file", werr, 1, true)
     -- a closed pipe with SIGPIPE ignored: the walk stops at the first failed write
     local status = os.tmpname()
     local _, err = shell("trap '' PIPE; { " .. prog .. " call core_platform_users_retrieve page_size=2 --paginate; " ..

@@ -294,10 +294,10 @@ static int guard_close(lua_State *L) {
  * coroutine's to-be-closed variables only when it is reset, so their guards never closed); the
  * caller counts as busy meanwhile, so that what their __close methods do (close a stream, the
  * session) is deferred or refused, never done under the caller's feet. */
-static void reset_dead(lua_State *L, int gidx) {
+static int reset_dead_once(lua_State *L, int gidx) {
   if (lua_getiuservalue(L, gidx, 1) != LUA_TTABLE) {
     lua_pop(L, 1);
-    return;
+    return 0;
   }
   int holders = lua_gettop(L);
   lua_pushnil(L);
@@ -310,6 +310,7 @@ static void reset_dead(lua_State *L, int gidx) {
       lua_insert(L, -2); /* kept below the key, to reset once the walk is over */
     }
   }
+  int found = lua_gettop(L) - holders;
   for (int i = holders + 1; i <= lua_gettop(L); i++) {
     lua_State *co = lua_tothread(L, i);
 #if LUA_VERSION_RELEASE_NUM >= 50406
@@ -320,6 +321,14 @@ static void reset_dead(lua_State *L, int gidx) {
     lua_settop(co, 0); /* without its error left on the stack, coroutine.status says "dead" */
   }
   lua_settop(L, holders - 1);
+  return found;
+}
+
+/* Again while the __close methods a reset runs leave more coroutines dead inside (a bounded
+ * number of rounds: a __close that does so every time cannot keep the caller here). */
+static void reset_dead(lua_State *L, int gidx) {
+  for (int round = 0; round < 16 && reset_dead_once(L, gidx) > 0; round++) {
+  }
 }
 
 /* Pushes the session's guard, made on first use. */

@@ -124,9 +124,14 @@ int main(int argc, char **argv) {
   lua_close(L);
   /* as for any filter, output that could not be written (a closed stdout, a full disk) is a
    * failure: what print and io.write let pass is caught here */
-  if (code == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
-    fprintf(stderr, "iblai: could not write the output: %s\n", errno ? strerror(errno) : "write error");
-    code = 1;
+  if (code == 0) {
+    errno = 0;
+    int flushed = fflush(stdout) == 0; /* errno now tells why, when this write is the one failing */
+    if (!flushed || ferror(stdout)) {
+      fprintf(stderr, "iblai: could not write the output: %s\n",
+              !flushed && errno ? strerror(errno) : "a write to standard output failed");
+      code = 1;
+    }
   }
   return code;
 }

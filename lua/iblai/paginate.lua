@@ -210,11 +210,11 @@ function M.walker(client, op, params, opts)
   function self.next()
     if self.failed then return nil, self.failed end
     if self.done then return nil end
-    local ok, _, res, ferr = pcall(stream.next, stream)
-    if not ok then -- a hook raised, or the walk was interrupted
-      self.failed = res
+    local ok, ticket, res, ferr = pcall(stream.next, stream)
+    if not ok then -- a hook raised, or the walk was interrupted: ticket holds the error
+      self.failed = ticket
       pcall(stream.close, stream)
-      error(res, 0)
+      error(ticket, 0)
     end
     if not res then
       self.failed = ferr

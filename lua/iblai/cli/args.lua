@@ -25,10 +25,11 @@ function M.parse(parser, args, prog)
   for _, o in ipairs(parser._options) do
     for _, alias in ipairs(o._aliases) do takes_value[alias] = o._maxargs > 0 end
   end
-  local joined = {}
+  local joined, rest = {}, false
   for i, a in ipairs(args) do
     local prev = joined[#joined]
-    if i > 1 and a:find("^%-%.?%d") and tonumber(a) and takes_value[prev] then
+    rest = rest or prev == "--" -- after "--" every word is an argument as it stands
+    if i > 1 and not rest and a:find("^%-%.?%d") and tonumber(a) and prev:find("^%-%-") and takes_value[prev] then
       joined[#joined] = prev .. "=" .. a
     else
       joined[#joined + 1] = a

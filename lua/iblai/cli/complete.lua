@@ -71,8 +71,9 @@ local function paths(method, cur)
       local ok = #typed < #template
       for i = 1, #typed do ok = ok and fits(typed[i], template[i]) end
       local next_segment = ok and template[#typed + 1]
-      if next_segment == "{org}" and org and org ~= "" then next_segment = org end
-      if next_segment == "{user_id}" and user and user ~= "" then next_segment = user end
+      local typing_template = partial:sub(1, 1) == "{" -- the README's {org} form, kept as typed
+      if next_segment == "{org}" and org and org ~= "" and not typing_template then next_segment = org end
+      if next_segment == "{user_id}" and user and user ~= "" and not typing_template then next_segment = user end
       if next_segment and next_segment:sub(1, #partial) == partial then
         local closed = #typed + 1 < #template or p:sub(-1) == "/"
         local cand = done .. next_segment .. (closed and "/" or "")

@@ -42,6 +42,7 @@ local IN_CLI_WORDS = {
 local function in_cli_words(text, from_server)
   local at = 0
   if from_server then
+    if text:sub(-1) == ")" then return text end -- no advice after the URL
     for i in text:gmatch("()%); ") do at = i + 3 end
   end
   local advice = text:sub(at > 0 and at or 1)
