@@ -280,14 +280,21 @@ static int sleep_until(server *srv, struct MHD_Connection *c, double wake) {
   return 0;
 }
 
-/* A Content-Length over the limit (or too big to parse) means the body need not be read at all. */
+/* A body over the limit but under this is read and dropped before the 413 goes out: a client cut
+ * off while it still sends sees the connection reset, not the answer. */
+#define DRAIN_MAX ((unsigned long long)16 << 20)
+
+enum { FITS, DRAIN, REFUSE_NOW };
+
+/* What a declared Content-Length over the limit calls for (one too big to parse: refuse now). */
 static int declared_too_large(struct MHD_Connection *c, size_t max_body) {
   const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-  if (!cl) return 0;
+  if (!cl) return FITS;
   errno = 0;
   char *end;
   unsigned long long n = strtoull(cl, &end, 10);
-  return errno == ERANGE || n > max_body;
+  if (errno == ERANGE || n > DRAIN_MAX) return REFUSE_NOW;
+  return n > max_body ? DRAIN : FITS;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -299,8 +306,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rs = calloc(1, sizeof *rs);
     if (!rs) return MHD_NO;
     *con_cls = rs;
-    if (declared_too_large(c, srv->max_body)) /* refused before a byte of the body is read */
+    int declared = declared_too_large(c, srv->max_body);
+    if (declared == REFUSE_NOW) /* refused before a byte of the body is read */
       return answer(c, simple(413, "{\"detail\":\"Request body is too large.\"}"));
+    rs->too_large = declared == DRAIN;
     return MHD_YES;
   }
   if (rs->answer) { /* resumed after a delay */
@@ -309,7 +318,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return answer(c, p);
   }
   if (*upload_size) {
-    if (rs->body.len + *upload_size > srv->max_body) rs->too_large = 1;
+    if (rs->too_large || rs->body.len + *upload_size > srv->max_body) rs->too_large = 1; /* dropped */
     else if (iblai_buf_append(&rs->body, upload, *upload_size) != 0) return MHD_NO;
     *upload_size = 0;
     return MHD_YES;
