@@ -174,6 +174,11 @@ int luaopen_iblai_core(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
+  /* Lua before 5.4.5 can miscompile a break out of a generic for whose closing value is set when
+   * the body makes a closure over a loop variable (the stack is left corrupt): iterators then
+   * return no closing value */
+  lua_pushboolean(L, LUA_VERSION_RELEASE_NUM >= 50405);
+  lua_setfield(L, -2, "safe_for_close");
   luaL_getmetatable(L, IBLAI_ERROR_MT);
   lua_setfield(L, -2, "Error");
   return 1;

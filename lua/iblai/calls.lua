@@ -134,6 +134,13 @@ return function(Client)
     return results, errs
   end
 
+  -- The walk as the loop's closing value, so that break releases it at once; none on a Lua that
+  -- miscompiles that break (core.safe_for_close), where the walk goes when it is collected.
+  local function closing(w)
+    if core.safe_for_close then return w end
+    return nil
+  end
+
   local function walker(self, id, params, opts)
     local op = ops.get(id)
     if not op then
@@ -151,7 +158,7 @@ return function(Client)
   -- @param id string the operationId of a listing
   -- @param params table of parameters (the page size defaults to the largest allowed), or nil
   -- @param opts table: concurrency, and the call options timeout, retries, headers; or nil
-  -- @return an iterator for a generic for (with a closing value)
+  -- @return an iterator for a generic for (with a closing value from Lua 5.4.5 on)
   -- @usage for page in client:pages("core_platform_users_retrieve", {}) do print(#page.results) end
   function Client:pages(id, params, opts)
     local w = walker(self, id, params, opts)
@@ -160,14 +167,15 @@ return function(Client)
       if err then error(err, 2) end
       return body
     end
-    return iter, nil, nil, w
+    return iter, nil, nil, closing(w)
   end
 
   --- Iterates over the items of every page of a listing, as pages does.
   -- @param id string the operationId of a listing
   -- @param params table of parameters, or nil
   -- @param opts table: concurrency, and the call options timeout, retries, headers; or nil
-  -- @return an iterator for a generic for (with a closing value); raises the Error of a page
+  -- @return an iterator for a generic for (with a closing value from Lua 5.4.5 on); raises the
+  --   Error of a page
   -- @usage for item in client:each("ai_mentor_orgs_users_artifacts_list", {}) do print(item.id) end
   function Client:each(id, params, opts)
     local w = walker(self, id, params, opts)
@@ -184,7 +192,7 @@ return function(Client)
         items, i = list, 0
       end
     end
-    return iter, nil, nil, w
+    return iter, nil, nil, closing(w)
   end
 
   --- Every item of every page of a listing in one list.
