@@ -335,6 +335,12 @@ describe("iblai memory-reset", function()
     for _, f in ipairs(result.failed) do assert.matches("not found %(HTTP 404%)", f.error) end
     assert.equal(0, wf.sum(result.deleted))
     assert.same(before, wf.totals(client, users))
+    -- the text says how to retry without naming a journal the run did not have
+    local text
+    code, text = helpers.run({ "memory-reset", "--user", "..", "--quiet" }, env)
+    assert.equal(1, code)
+    assert.matches("deleted, for 1 user\n", text, 1, true)
+    assert.matches("rerun to retry them (--journal FILE skips what is done)", text, 1, true)
   end)
 
   it("finishes a run killed with kill -9 when rerun with its journal, counting each remaining item once", function()
@@ -383,6 +389,8 @@ describe("iblai memory-reset", function()
     local code, _, err = wf.wait(job)
     assert.equal(130, code, err)
     assert.matches("rerun with the same %-%-journal", err)
+    local _, interrupted = err:gsub("interrupted", "")
+    assert.equal(1, interrupted, err) -- said once, by the command, not again by the program
     local out
     code, out = helpers.run({ "memory-reset", "--all", "--yes", "--journal", journal, "--json" }, env2)
     assert.equal(0, code)

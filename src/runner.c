@@ -116,7 +116,8 @@ int main(int argc, char **argv) {
       code = 1;
     }
   } else if (interrupted) { /* a command caught the interruption: Ctrl-C still means 130 */
-    fprintf(stderr, "iblai: interrupted\n");
+    int told = lua_isinteger(L, -1) && lua_tointeger(L, -1) == 130; /* it said so itself */
+    if (!told) fprintf(stderr, "iblai: interrupted\n");
     code = 130;
   } else {
     code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;

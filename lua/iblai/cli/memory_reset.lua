@@ -70,9 +70,10 @@ local function print_plan(result)
   end
 end
 
-local function print_summary(result, dry_run)
+local function print_summary(result, dry_run, journal)
   local counts = dry_run and result.would_delete or result.deleted
-  io.write(("%s %d users\n"):format(dry_run and "would delete, for" or "deleted, for", result.users))
+  io.write(("%s %d user%s\n"):format(dry_run and "would delete, for" or "deleted, for", result.users,
+    result.users == 1 and "" or "s"))
   for _, s in ipairs(reset.STORES) do
     io.write(("  %-8s %7d  %s\n"):format(s, counts[s], reset.STORE[s].title))
   end
@@ -80,7 +81,8 @@ local function print_summary(result, dry_run)
   io.write(("(user, store) pairs already empty: %d\n"):format(result.already_empty))
   if result.resumed > 0 then io.write(("(user, store) pairs done by an earlier run (journal): %d\n"):format(result.resumed)) end
   if #result.failed > 0 then
-    io.write(("failed: %d (user, store) pairs; rerun with the same --journal to retry them\n"):format(#result.failed))
+    io.write(("failed: %d (user, store) pairs; %s\n"):format(#result.failed,
+      journal and "rerun with the same --journal to retry them" or "rerun to retry them (--journal FILE skips what is done)"))
     for _, f in ipairs(result.failed) do io.write(("  %-30s %-8s %s\n"):format(f.user, f.store, f.error)) end
   end
 end
@@ -152,7 +154,7 @@ function M.main(args, prog)
       command.print_json(to_json(result, opts.dry_run))
     else
       if opts.dry_run then print_plan(result) end
-      print_summary(result, opts.dry_run)
+      print_summary(result, opts.dry_run, opts.journal and not opts.dry_run)
     end
     if command.flush(prog) ~= 0 then return 1 end
     return #result.failed > 0 and 1 or 0

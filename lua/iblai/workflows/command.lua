@@ -126,17 +126,18 @@ function M.progress(opts, label, total, detail)
   }
 end
 
---- Runs fn(); when Ctrl-C stops it, says how to go on, then lets the stop through (exit 130).
+--- Runs fn(); when Ctrl-C stops it, says how to go on and returns 130 (the exit status).
 -- @param prog string
 -- @param advice string what a rerun does
 -- @param fn function, called with the remaining arguments
 -- @param ... its arguments
--- @return what fn returns
+-- @return what fn returns, or 130 after Ctrl-C; any other error is raised again
 function M.interruptible(prog, advice, fn, ...)
   local ok, a, b = pcall(fn, ...)
   if ok then return a, b end
   if type(a) == "string" and a:find("interrupted!", 1, true) then
     io.stderr:write(("\n%s: interrupted; %s\n"):format(prog, advice))
+    return 130
   end
   error(a, 0)
 end
