@@ -54,6 +54,18 @@ describe("core.json_decode", function()
 
   it("lets the last of repeated keys win, as lua-cjson does", function()
     assert.equal(2, decode('{"a": 1, "a": 2}').a)
+    -- between the two: a key sharing its cache slot, a nested object using the same key, an
+    -- escaped key, a key too long to cache; and the same again in every object of a list
+    local middles = { '"axcye": 0', '"o": {"abcde": 9}', '"o": {"x": {"abcde": 9}}', '"e\\u0073c": 0',
+      '"' .. ("k"):rep(50) .. '": 0', '"abcde": 2' }
+    for _, middle in ipairs(middles) do
+      local text = '{"abcde": 1, ' .. middle .. ', "abcde": 3}'
+      assert.equal(3, decode(text).abcde, text)
+      local list = assert(decode("[" .. (text .. ","):rep(3) .. text .. "]"))
+      for i = 1, 4 do assert.equal(3, list[i].abcde, text) end
+    end
+    local v = decode('{"abcde": 1, "o": {"abcde": 2, "abcde": 4}, "abcde": 3}')
+    assert.same({ 3, 4 }, { v.abcde, v.o.abcde })
   end)
 
   it("reads lists longer than what it gathers at once, in order", function()
@@ -115,7 +127,11 @@ describe("core.json_decode", function()
         for i = 1, n do items[i] = random_value(depth + 1) end
         return "[ " .. table.concat(items, " , ") .. " ]"
       end
-      for i = 1, n do items[i] = ('"k%d" :%s'):format(i, random_value(depth + 1)) end
+      -- keys from a small pool, so objects repeat keys, share them with the objects inside
+      -- them and collide in the decoder's key cache; some escaped, some too long to cache
+      local keys = { '"k1"', '"k2"', '"abcde"', '"axcye"', '"k\\u0031"', '"' .. ("x"):rep(41) .. '"', '""' }
+      if math.random(20) == 1 then n = math.random(100, 300) end
+      for i = 1, n do items[i] = ("%s :%s"):format(keys[math.random(#keys)], random_value(depth + 1)) end
       return "{" .. table.concat(items, ",\n") .. "}"
     end
     for i = 1, 2000 do

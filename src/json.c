@@ -12,11 +12,38 @@
 #define MAX_DEPTH 1000
 #define FLUSH_AT 256 /* values kept on the Lua stack per container before moving them into it */
 
+/* Object keys repeat from one answer to the next. Each of KEY_SLOTS slots keeps the last key
+ * that hashed to it: its Lua string in a table of the registry, its bytes here, so a repeated key
+ * is one comparison and one table read instead of Lua hashing and interning it again.
+ *
+ * A slot also remembers the object that last used it (objects are numbered as they open, across
+ * decodes). That tells when an object may hold a key twice, the one case where the order pairs
+ * go into its table matters (the last one wins): such an object is "forced", the others go in
+ * from the top of the stack, which saves copying each key and value. */
+#define KEY_SLOTS 256
+#define KEY_MAX 40 /* Lua's longest interned string; longer keys go the usual way */
+typedef struct {
+  const char *s; /* the bytes of the Lua string in the slot, which the table keeps alive */
+  size_t len;
+  uint64_t object; /* the number of the object that used it last */
+} key_slot;
+typedef struct {
+  uint64_t objects; /* objects numbered so far */
+  key_slot slot[KEY_SLOTS];
+} key_cache;
+static const char key_cache_id = 0; /* its address is the cache's key in the registry */
+
 typedef struct {
   lua_State *L;
   const char *start, *p, *end;
   int depth;
   const char *problem; /* what went wrong, at p */
+  key_cache *cache;    /* NULL when the document has no container */
+  int keys;            /* stack index of the table holding the slots' strings */
+  uint64_t first;      /* the number of this document's first object */
+  uint64_t forced;     /* objects numbered up to this one keep their pairs in order */
+  int nopen;           /* objects open, the innermost last in open[] */
+  uint64_t open[MAX_DEPTH + 1];
 } parser;
 
 static int fail(parser *P, const char *problem) {
@@ -44,6 +71,7 @@ static const char *plain_run(const char *p, const char *end) {
 }
 
 static void skip_space(parser *P) {
+  if (P->p < P->end && (unsigned char)*P->p > ' ') return; /* the usual case: no space at all */
   while (P->p < P->end && (*P->p == ' ' || *P->p == '\n' || *P->p == '\r' || *P->p == '\t')) P->p++;
 }
 
@@ -167,6 +195,75 @@ static int string(parser *P) {
   return escaped_string(P);
 }
 
+/* Pushes the key cache's table (made on first use) and points P at the cache. */
+static void keys_open(parser *P) {
+  lua_State *L = P->L;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key_cache_id) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    key_cache *c = lua_newuserdatauv(L, sizeof *c, 1);
+    memset(c, 0, sizeof *c);
+    lua_createtable(L, KEY_SLOTS, 0); /* every slot in the array part: setting one never allocates */
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &key_cache_id);
+  }
+  P->cache = lua_touserdata(L, -1);
+  P->first = P->cache->objects + 1;
+  lua_getiuservalue(L, -1, 1);
+  lua_remove(L, -2);
+  P->keys = lua_gettop(L);
+}
+
+static void force(parser *P, uint64_t object) {
+  if (object > P->forced) P->forced = object;
+}
+
+/* Whether object n of this document is still open (open[] is in increasing order). */
+static int is_open(const parser *P, uint64_t n) {
+  int lo = 0, hi = P->nopen - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (P->open[mid] == n) return 1;
+    if (P->open[mid] < n) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
+/* The innermost open object takes slot k. Whoever held it and is still open could no longer
+ * tell a repeated key from a new one: it is forced. So is this object when the key is its own. */
+static void take_slot(parser *P, key_slot *k) {
+  uint64_t cur = P->open[P->nopen - 1], was = k->object;
+  if (was == cur) force(P, cur); /* the same key twice, or two of its keys sharing the slot */
+  else if (was >= P->first && was < cur && is_open(P, was)) force(P, was);
+  k->object = cur;
+}
+
+/* An object key, from its opening quote; pushes it, from the key cache when it is there. */
+static int key(parser *P) {
+  const char *s = P->p + 1, *p = plain_run(s, P->end);
+  size_t n = (size_t)(p - s);
+  if (p >= P->end || *p != '"' || n > KEY_MAX) { /* escapes, or long: not cached, not tracked */
+    force(P, P->open[P->nopen - 1]);
+    return string(P);
+  }
+  P->p = p + 1;
+  unsigned h = n ? (unsigned)n * 131u + (unsigned char)s[0] * 31u + (unsigned char)s[n >> 1] * 7u + (unsigned char)s[n - 1] : 0;
+  h = (h ^ (h >> 8)) & (KEY_SLOTS - 1);
+  key_slot *k = &P->cache->slot[h];
+  take_slot(P, k);
+  if (k->s && k->len == n && memcmp(k->s, s, n) == 0) {
+    lua_rawgeti(P->L, P->keys, (lua_Integer)h + 1);
+    return 1;
+  }
+  lua_pushlstring(P->L, s, n);
+  lua_pushvalue(P->L, -1);
+  lua_rawseti(P->L, P->keys, (lua_Integer)h + 1);
+  k->s = lua_tostring(P->L, -1);
+  k->len = n;
+  return 1;
+}
+
 static int digits(const char **p, const char *end) {
   const char *s = *p;
   while (*p < end && **p >= '0' && **p <= '9') (*p)++;
@@ -225,8 +322,9 @@ static int literal(parser *P, const char *word, size_t n) {
 static int value(parser *P);
 
 /* Moves the values pending above base into the table at base (created when first needed, with
- * room for them all when none follow). */
-static void flush(lua_State *L, int base, int *has_table, int is_object, int pending, int final) {
+ * room for them all when none follow). Pairs go in from the top of the stack, last first, unless
+ * the object is forced (see key_slot): then in order, so that a repeated key keeps its last value. */
+static void flush(lua_State *L, int base, int *has_table, int is_object, int pending, int final, int in_order) {
   if (!*has_table) {
     int n = is_object ? pending / 2 : pending;
     if (!final) n *= 2;
@@ -236,20 +334,19 @@ static void flush(lua_State *L, int base, int *has_table, int is_object, int pen
     *has_table = 1;
   }
   int top = lua_gettop(L);
-  if (is_object) {
+  if (!is_object) {
+    lua_Integer at = (lua_Integer)lua_rawlen(L, base) + (top - base);
+    for (int i = top; i > base; i--) lua_rawseti(L, base, at--);
+  } else if (!in_order) {
+    for (int i = top; i > base; i -= 2) lua_rawset(L, base);
+  } else {
     for (int i = base + 1; i < top; i += 2) {
       lua_pushvalue(L, i);
       lua_pushvalue(L, i + 1);
       lua_rawset(L, base);
     }
-  } else {
-    lua_Integer at = (lua_Integer)lua_rawlen(L, base);
-    for (int i = base + 1; i <= top; i++) {
-      lua_pushvalue(L, i);
-      lua_rawseti(L, base, ++at);
-    }
+    lua_settop(L, base);
   }
-  lua_settop(L, base);
 }
 
 /* An object or an array, from its opening bracket; pushes a table. */
@@ -261,6 +358,8 @@ static int container(parser *P, int is_object) {
   if (!room(P)) return 0;
   lua_pushnil(L); /* where the table goes, below the values gathered for it */
   int base = lua_gettop(L), has_table = 0, pending = 0;
+  uint64_t number = 0;
+  if (is_object) P->open[P->nopen++] = number = ++P->cache->objects;
   skip_space(P);
   if (P->p < P->end && *P->p == close) {
     P->p++;
@@ -270,7 +369,7 @@ static int container(parser *P, int is_object) {
       skip_space(P);
       if (is_object) {
         if (P->p >= P->end || *P->p != '"') return fail(P, "an object key must be a string");
-        if (!string(P)) return 0;
+        if (!key(P)) return 0;
         skip_space(P);
         if (P->p >= P->end || *P->p != ':') return fail(P, "a ':' must follow an object key");
         P->p++;
@@ -280,7 +379,7 @@ static int container(parser *P, int is_object) {
       if (!value(P)) return 0;
       pending++;
       if (pending >= FLUSH_AT) {
-        flush(L, base, &has_table, is_object, pending, 0); /* the table now sits at base */
+        flush(L, base, &has_table, is_object, pending, 0, number <= P->forced); /* the table now sits at base */
         pending = 0;
       }
       skip_space(P);
@@ -295,7 +394,8 @@ static int container(parser *P, int is_object) {
       return fail(P, is_object ? "expected ',' or '}'" : "expected ',' or ']'");
     }
   }
-  if (pending > 0 || !has_table) flush(L, base, &has_table, is_object, pending, 1);
+  if (pending > 0 || !has_table) flush(L, base, &has_table, is_object, pending, 1, number <= P->forced);
+  if (is_object) P->nopen--;
   P->depth--;
   return 1;
 }
@@ -326,15 +426,27 @@ static int value(parser *P) {
 
 int iblai_json_decode(lua_State *L, const char *s, size_t len) {
   int top = lua_gettop(L);
-  parser P = {L, s, s, s + len, 0, NULL};
+  parser P; /* open[] is written before it is read: not zeroed, it is 8 KB */
+  P.L = L;
+  P.start = P.p = s;
+  P.end = s + len;
+  P.depth = P.nopen = 0;
+  P.problem = NULL;
+  P.cache = NULL;
+  P.keys = 0;
+  P.first = P.forced = 0;
   if (!lua_checkstack(L, 8)) return luaL_error(L, "out of memory");
   skip_space(&P);
+  if (P.p < P.end && (*P.p == '{' || *P.p == '[')) keys_open(&P);
   int ok = value(&P);
   if (ok) {
     skip_space(&P);
     if (P.p < P.end) ok = fail(&P, "more follows the value");
   }
-  if (ok) return 1;
+  if (ok) {
+    if (P.cache) lua_remove(L, P.keys);
+    return 1;
+  }
   lua_settop(L, top);
   lua_pushfstring(L, "invalid JSON at byte %I: %s", (LUAI_UACINT)(P.p - P.start + 1), P.problem);
   return 0;

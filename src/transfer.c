@@ -535,7 +535,8 @@ void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   char *ctype = NULL;
   curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ctype);
-  t->json = ctype && strcasestr(ctype, "json") != NULL; /* application/json, problem+json, ... */
+  t->json = ctype && (strncasecmp(ctype, "application/json", 16) == 0 /* the usual one, quickly */
+                      || strcasestr(ctype, "json") != NULL); /* problem+json, ... */
   char *location = NULL;
   if (rc == CURLE_OK && is_redirect(t->status) && s->max_redirects > 0) {
     char *loc = NULL;
