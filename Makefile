@@ -42,7 +42,7 @@ LIBSO     := $(B)/lib/libiblai.so
 
 all: $(CMOD)/core.so $(CMOD)/httpd.so $(LIBA) $(LIBSO) $(PROGRAM)
 
-$(OBJ)/%.o: src/%.c src/internal.h src/util.h src/iblai.h src/httpd.h src/restrict.h | $(OBJ)
+$(OBJ)/%.o: src/%.c src/internal.h src/util.h src/iblai.h src/httpd.h src/restrict.h src/pool.h | $(OBJ)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(OBJ)/modules.o: $(B)/gen/modules.c | $(OBJ)
@@ -64,8 +64,8 @@ $(LIBSO): $(CORE_OBJ) $(EMBED_OBJ) | $(B)/lib
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libiblai.so.0 -o $@ $^ $(CURL_LIBS) $(LUA_LIB) -lm -lpthread
 	ln -sf libiblai.so $(B)/lib/libiblai.so.0
 
-$(PROGRAM): $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(HTTPD_OBJ) $(LIBA) | $(B)/bin
-	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(HTTPD_OBJ) $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
+$(PROGRAM): $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(OBJ)/pool.o $(HTTPD_OBJ) $(LIBA) | $(B)/bin
+	$(CC) $(LDFLAGS) -o $@ $(OBJ)/runner.o $(OBJ)/runner_restricted.o $(OBJ)/pool.o $(HTTPD_OBJ) $(LIBA) $(CURL_LIBS) $(MHD_LIBS) $(LUA_LIB) -lm -lpthread -ldl
 
 $(OBJ) $(CMOD) $(B)/lib $(B)/bin $(B)/gen:
 	mkdir -p $@

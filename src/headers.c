@@ -4,7 +4,9 @@
 #include <string.h>
 #include "internal.h"
 
-#define RAW_KEY "iblai.raw_headers" /* registry: headers table -> its raw block, weak keys */
+/* Registry keys (their addresses): the headers tables' metatable, and the table from each
+ * headers table to its raw block (weak keys). */
+static const char metatable_id = 0, raw_id = 0;
 
 /* Fills t from its raw block: lower-case names; repeated headers joined as HTTP allows. */
 static void parse_into(lua_State *L, int t, const char *p, size_t len) {
@@ -43,7 +45,7 @@ static void parse_into(lua_State *L, int t, const char *p, size_t len) {
 /* Parses the table at idx if it still has a raw block. */
 static void ensure_parsed(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
-  lua_getfield(L, LUA_REGISTRYINDEX, RAW_KEY);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_id);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) == LUA_TSTRING) {
     size_t len;
@@ -81,8 +83,9 @@ static int headers_pairs(lua_State *L) {
 
 void iblai_headers_push(lua_State *L, const char *block, size_t len) {
   lua_createtable(L, 0, 0);
-  luaL_setmetatable(L, IBLAI_HEADERS_MT);
-  lua_getfield(L, LUA_REGISTRYINDEX, RAW_KEY);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &metatable_id);
+  lua_setmetatable(L, -2);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_id);
   lua_pushvalue(L, -2);
   lua_pushlstring(L, block ? block : "", block ? len : 0);
   lua_rawset(L, -3);
@@ -90,20 +93,22 @@ void iblai_headers_push(lua_State *L, const char *block, size_t len) {
 }
 
 void iblai_headers_open(lua_State *L) {
-  if (luaL_newmetatable(L, IBLAI_HEADERS_MT)) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &metatable_id) != LUA_TTABLE) {
+    lua_createtable(L, 0, 2);
     lua_pushcfunction(L, headers_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, headers_pairs);
     lua_setfield(L, -2, "__pairs");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &metatable_id);
   }
   lua_pop(L, 1);
-  if (lua_getfield(L, LUA_REGISTRYINDEX, RAW_KEY) != LUA_TTABLE) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_id) != LUA_TTABLE) {
     lua_newtable(L);
     lua_createtable(L, 0, 1);
     lua_pushliteral(L, "k");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, RAW_KEY);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &raw_id);
   }
   lua_pop(L, 1);
 }

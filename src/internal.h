@@ -47,7 +47,6 @@
 #define IBLAI_SESSION_MT "iblai.Session"
 #define IBLAI_ERROR_MT "iblai.Error"
 #define IBLAI_STREAM_MT "iblai.Stream"
-#define IBLAI_HEADERS_MT "iblai.Headers"
 #define IBLAI_INTERRUPT_KEY "iblai.interrupt"
 
 #include "util.h"

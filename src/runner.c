@@ -12,6 +12,7 @@
 #include <lualib.h>
 #include "iblai.h"
 #include "httpd.h"
+#include "pool.h"
 #include "runner.h"
 
 static lua_State *running_state; /* only for the SIGINT handler, as in lua.c */
@@ -29,6 +30,31 @@ static void on_sigint(int sig) {
   signal(sig, SIG_DFL);
   interrupted = 1;
   if (!restricted) lua_sethook(running_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* What luaL_newstate would set, for a state made with the pool allocator: an error outside any
+ * pcall is reported before the abort, and warn() is off until a script says "@on". */
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "iblai: unprotected error in call to Lua API (%s)\n", msg ? msg : "not a string");
+  return 0;
+}
+
+static int warnings_on, warning_continues;
+
+static void on_warning(void *ud, const char *msg, int tocont) {
+  (void)ud;
+  if (!warning_continues && !tocont && msg[0] == '@') { /* a control message */
+    if (strcmp(msg, "@on") == 0) warnings_on = 1;
+    else if (strcmp(msg, "@off") == 0) warnings_on = 0;
+    return;
+  }
+  if (warnings_on) {
+    if (!warning_continues) fputs("Lua warning: ", stderr);
+    fputs(msg, stderr);
+    if (!tocont) fputs("\n", stderr);
+  }
+  warning_continues = tocont;
 }
 
 static int message_handler(lua_State *L) {
@@ -86,11 +112,14 @@ static void hold_closed_std_fds(void) {
 
 int main(int argc, char **argv) {
   hold_closed_std_fds();
-  lua_State *L = luaL_newstate();
+  iblai_pool *pool = iblai_pool_new();
+  lua_State *L = pool ? lua_newstate(iblai_pool_alloc, pool) : NULL;
   if (!L) {
     fprintf(stderr, "iblai: not enough memory to start Lua\n");
     return 1;
   }
+  lua_atpanic(L, panic);
+  lua_setwarnf(L, on_warning, NULL);
   running_state = L;
   iblai_set_interrupt_flag(L, &interrupted);
   struct sigaction sa;
@@ -123,6 +152,7 @@ int main(int argc, char **argv) {
     code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
   }
   lua_close(L);
+  iblai_pool_free(pool);
   /* as for any filter, output that could not be written (a closed stdout, a full disk) is a
    * failure: what print and io.write let pass is caught here */
   if (code == 0) {
