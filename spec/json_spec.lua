@@ -64,6 +64,7 @@ describe("core.json_decode", function()
       local list = assert(decode("[" .. (text .. ","):rep(3) .. text .. "]"))
       for i = 1, 4 do assert.equal(3, list[i].abcde, text) end
     end
+    assert.same({ ['a"b'] = 2, a = 3 }, decode('{"a\\"b": 1, "a": 3, "a\\"b": 2}'))
     local v = decode('{"abcde": 1, "o": {"abcde": 2, "abcde": 4}, "abcde": 3}')
     assert.same({ 3, 4 }, { v.abcde, v.o.abcde })
   end)
@@ -90,7 +91,7 @@ describe("core.json_decode", function()
   it("refuses what is not JSON, saying where", function()
     local bad = { "", " ", "[1,]", "[1 2]", "{\"a\" 1}", "{a: 1}", "{\"a\": 1,}", "01", "1.", ".5", "-", "1e",
       "+1", "tru", "nul", "\"open", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"tab\there\"",
-      "[1] 2", "{\"a\":1}}", "NaN", "Infinity", "'single'", "[\"a\",]" }
+      "[1] 2", "{\"a\":1}}", "NaN", "Infinity", "'single'", "[\"a\",]", "{\"a\tb\": 1}", "{\"open", "{\"a\\", "{\"a\\\"" }
     for _, text in ipairs(bad) do
       local v, err = decode(text)
       assert.is_nil(v, text)

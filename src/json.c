@@ -239,23 +239,31 @@ static void take_slot(parser *P, key_slot *k) {
   k->object = cur;
 }
 
-/* An object key, from its opening quote; pushes it, from the key cache when it is there. */
+/* An object key, from its opening quote; pushes it, from the key cache when it is there. The
+ * bytes up to the next quote pick the slot; a cached key holds no escape or control character,
+ * so when it matches them the key is plain and needs no scan. */
 static int key(parser *P) {
-  const char *s = P->p + 1, *p = plain_run(s, P->end);
-  size_t n = (size_t)(p - s);
-  if (p >= P->end || *p != '"' || n > KEY_MAX) { /* escapes, or long: not cached, not tracked */
+  const char *s = P->p + 1;
+  const char *quote = memchr(s, '"', (size_t)(P->end - s));
+  size_t n = quote ? (size_t)(quote - s) : 0;
+  if (!quote || n > KEY_MAX) { /* not closed (string says so), or long: not cached, not tracked */
     force(P, P->open[P->nopen - 1]);
     return string(P);
   }
-  P->p = p + 1;
   unsigned h = n ? (unsigned)n * 131u + (unsigned char)s[0] * 31u + (unsigned char)s[n >> 1] * 7u + (unsigned char)s[n - 1] : 0;
   h = (h ^ (h >> 8)) & (KEY_SLOTS - 1);
   key_slot *k = &P->cache->slot[h];
   take_slot(P, k);
   if (k->s && k->len == n && memcmp(k->s, s, n) == 0) {
+    P->p = quote + 1;
     lua_rawgeti(P->L, P->keys, (lua_Integer)h + 1);
     return 1;
   }
+  if (plain_run(s, quote) < quote) { /* escapes or control characters: not cached */
+    force(P, P->open[P->nopen - 1]);
+    return string(P);
+  }
+  P->p = quote + 1;
   lua_pushlstring(P->L, s, n);
   lua_pushvalue(P->L, -1);
   lua_rawseti(P->L, P->keys, (lua_Integer)h + 1);

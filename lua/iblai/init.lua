@@ -17,6 +17,7 @@ local errors = require "iblai.errors"
 local json = require "iblai.json"
 
 local M = { version = core.version, Error = core.Error, null = json.null }
+local rawget, type = rawget, type -- read on every request
 
 -- Misuse errors name the caller's line: every chunk loaded from this directory is ours.
 core.own_sources((debug.getinfo(1, "S").source:match("^(.*[/\\])init%.lua$")) or "@iblai/")
