@@ -146,6 +146,7 @@ static char *copy_string(lua_State *L, int idx, size_t *len) {
 
 static void read_answer(lua_State *L, int t, pending *p) {
   if (!lua_istable(L, t)) luaL_error(L, "a handler must return a table such as {status = 200, body = '...'}");
+  int top = lua_gettop(L);
   lua_getfield(L, t, "status");
   p->status = (int)luaL_optinteger(L, -1, 200);
   lua_getfield(L, t, "drop");
@@ -160,7 +161,7 @@ static void read_answer(lua_State *L, int t, pending *p) {
     if (!lua_isstring(L, -1)) luaL_error(L, "the answer's body must be a string");
     p->body = copy_string(L, -1, &p->body_len);
   }
-  lua_pop(L, 5);
+  lua_settop(L, top);
   lua_getfield(L, t, "headers");
   if (lua_istable(L, -1)) {
     int n = 0;
