@@ -101,6 +101,31 @@ describe("memory_reset.run", function()
     assert.equal(before.chats - expected.chats, wf.totals(client, users).chats + single.deleted.chats)
   end)
 
+  it("stops after the first round when the key is refused (401), as the chat export does", function()
+    local locked = helpers.sandbox("--users", "40", "--api-key", "right")
+    local responses = 0
+    local wrong = wf.client(locked, { api_key = "wrong", log = function(e)
+      if e.event == "response" then responses = responses + 1 end
+    end })
+    local dir = wf.tmpdir()
+    finally(function()
+      wrong:close()
+      locked.stop()
+      wf.rmdir(dir)
+    end)
+    local names = {}
+    for i = 1, 40 do names[i] = "user" .. i end
+    local result, err = reset.run(wrong, { users = names, concurrency = 2 })
+    assert.is_nil(result)
+    assert.equal(401, err.status)
+    assert.is_true(responses <= 8 * #reset.STORES, responses) -- one round: 8 users, their first calls
+    responses = 0
+    result, err = require("iblai.workflows.chat_export").run(wrong, { users = names, out = dir, concurrency = 2 })
+    assert.is_nil(result)
+    assert.equal(401, err.status)
+    assert.is_true(responses <= 2, responses)
+  end)
+
   it("counts a record deleted meanwhile (404 on delete) as gone, not as a failure", function()
     -- for one user, every edX record vanishes just before its delete arrives
     local script = wf.script [[

@@ -14,7 +14,7 @@ local files = require "iblai.workflows.files"
 local json = require "iblai.json"
 local tasks = require "iblai.tasks"
 local users_of = require "iblai.workflows.users"
-local unreachable = require("iblai.workflows.memory_reset").unreachable
+local hopeless = require("iblai.workflows.memory_reset").hopeless
 
 local M = {}
 
@@ -90,7 +90,7 @@ function Run:start(batch)
     calls[i] = { M.START, { org = self.org, user_id = job.user }, { retry_unsafe = true } }
   end
   local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
-  if unreachable(errs, #calls) then
+  if hopeless(errs, #calls) then
     self.abort = errs[1] -- nothing got through: stop rather than fail every user the same way
     return
   end
@@ -175,8 +175,8 @@ end
 -- @return the result: { users = N, exported = n, skipped = n (their file existed),
 --   timed_out = {usernames}, failed = { {user, error}, ... }, files = {paths written}, out = dir },
 --   or nil and an Error when the run could not start (bad options, an unwritable directory,
---   the users listing failed) or none of a batch of starts reached the service (the files
---   written so far stay; a rerun skips them)
+--   the users listing failed) or none of a batch of starts reached the service or was let in
+--   with the key (the files written so far stay; a rerun skips them)
 function M.run(client, opts)
   opts = opts or {}
   local function bad(message)

@@ -51,18 +51,21 @@ local function not_found(user)
   return ("user '%s' not found (HTTP 404); check the username and the org"):format(user)
 end
 
---- Whether every one of n calls failed to reach the service (network errors, timeouts).
+--- Whether every one of n calls failed the way every next call would: no answer from the
+-- service (network errors, timeouts), or the key refused (HTTP 401).
 -- @param errs the errors of client:call_many
 -- @param n the number of calls
 -- @return boolean
-function M.unreachable(errs, n)
+function M.hopeless(errs, n)
   for i = 1, n do
     local e = errs[i]
-    if not e or (e.kind ~= "network" and e.kind ~= "timeout") then return false end
+    if not e or (e.kind ~= "network" and e.kind ~= "timeout" and not (e.kind == "http" and e.status == 401)) then
+      return false
+    end
   end
   return n > 0
 end
-local unreachable = M.unreachable
+local hopeless = M.hopeless
 
 -- A run: the options, the result being built, and the users being worked on.
 local Run = {}
@@ -286,7 +289,7 @@ function Run:loop()
     end
     if #calls == 0 or self.abort then break end
     local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
-    if unreachable(errs, #calls) then
+    if hopeless(errs, #calls) then
       self.abort = errs[1] -- nothing got through: stop rather than fail every user the same way
       break
     end
@@ -319,8 +322,8 @@ end
 --   resumed = pairs skipped because the journal had them; with dry_run also would_delete
 --   (counts per store) and plan ({user, store, ids} per pair) }; or nil and an Error when the run
 --   could not start (bad options, an unusable journal, the users listing failed) or the journal
---   could not be written, or no request of a round reached the service (the run stops: rerun
---   with the same journal once that is fixed)
+--   could not be written, or no request of a round reached the service or was let in with the
+--   key (the run stops: rerun with the same journal once that is fixed)
 function M.run(client, opts)
   opts = opts or {}
   local stores, why = M.check_stores(opts.stores)
