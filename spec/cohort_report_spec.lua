@@ -90,6 +90,9 @@ describe("cohort report calendar", function()
     assert.matches("^aggregation 'hourly' is not daily, weekly or monthly", msg)
     local one = assert(cohort_report.check { ["end"] = "2026-03-31" })
     assert.equal("2026-03-02", one.start)
+    assert(cohort_report.check { start = "2016-11-26", ["end"] = "2026-11-25" }) -- ten years, 3,652 days
+    _, msg = cohort_report.check { start = "0001-01-01", ["end"] = "9999-12-31" }
+    assert.matches("^end 9999%-12%-31 is 3652059 days from start 0001%-01%-01; a report covers at most 3660 days", msg)
   end)
 
   it("asks monthly reports of the API day by day, except where it has months", function()
@@ -295,6 +298,7 @@ describe("iblai cohort-report usage errors", function()
     usage({ "cohort-report", "--start", "2026-03-10", "--end", "2026-03-01" }, "%-%-end 2026%-03%-01 is before start")
     usage({ "cohort-report", "--start", "2026-03-01", "--end", "2026/03/02" }, "%-%-end '2026/03/02'")
     usage({ "cohort-report", "--aggregation", "hourly" }, "%-%-aggregation 'hourly' is not daily, weekly or monthly")
+    usage({ "cohort-report", "--start", "1900-01-01", "--end", "2026-11-24" }, "at most 3660 days %(ten years%)")
     usage({ "cohort-report", "--format", "pdf" }, "unknown %-%-format 'pdf'")
     usage({ "cohort-report", "--bogus" }, "unknown option '%-%-bogus'")
   end)

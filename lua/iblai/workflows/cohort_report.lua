@@ -22,6 +22,11 @@ M.AGGREGATIONS = { "daily", "weekly", "monthly" }
 --- Default length of the range when only some of start/end are given, in days.
 M.DEFAULT_DAYS = 30
 
+--- The longest range a report covers, in days (ten years): longer ones are refused before any
+-- call, since the answers and the tables would grow past any use (a daily report of 9999 years
+-- is millions of rows).
+M.MAX_DAYS = 3660
+
 local P = "ai_analytics_orgs_users_"
 
 -- What each call feeds; `prev` calls ask the same question of the range just before, for changes.
@@ -79,6 +84,10 @@ function M.check(opts)
   end
   o.start, o["end"] = calendar.format(o.first), calendar.format(o.last)
   local days = o.last - o.first + 1
+  if days > M.MAX_DAYS then
+    return nil, ("end %s is %d days from start %s; a report covers at most %d days (ten years)"):format(
+      o["end"], days, o.start, M.MAX_DAYS)
+  end
   -- The range just before, of the same length, for the changes; none before year 1.
   if o.first - days >= civil.day(1, 1, 1) then
     o.prev_first, o.prev_last = o.first - days, o.first - 1
