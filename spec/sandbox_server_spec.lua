@@ -141,6 +141,28 @@ describe("iblai sandbox on the command line", function()
     os.execute("rm -rf " .. helpers.quote(dir))
   end)
 
+  it("stops the background sandbox when its export line cannot be written (a full disk)", function()
+    local errfile = os.tmpname()
+    local _, _, code = os.execute(("%s sandbox --background --today %s --users 2 --seed 77 > /dev/full 2>%s"):format(
+      helpers.quote(helpers.program), helpers.TODAY, helpers.quote(errfile)))
+    local err = proc.slurp(errfile)
+    os.remove(errfile)
+    assert.equal(1, code)
+    assert.matches("cannot write the export line %(.*%); the sandbox was stopped\n$", err)
+    local pid = err:match("in the background as pid (%d+)")
+    assert.is_string(pid, err)
+    local gone = false
+    for _ = 1, 50 do -- the line that would have told its PID never reached anyone: it must not stay
+      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then
+        gone = true
+        break
+      end
+      os.execute("sleep 0.1")
+    end
+    if not gone then os.execute("kill " .. pid) end
+    assert.is_true(gone)
+  end)
+
   it("returns the failure of a background start as its own exit status", function()
     local sb = helpers.sandbox()
     local code, out, err = proc.run { "sandbox", "--background", "--port", tostring(sb.port) }

@@ -204,10 +204,19 @@ static int l_ready(lua_State *L) {
   return 1;
 }
 
+/* httpd.terminate(pid): asks a detached sandbox to stop (SIGTERM: it saves --data and exits). */
+static int l_terminate(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  if (pid <= 0) return luaL_argerror(L, 1, "not a process id");
+  if (kill(pid, SIGTERM) != 0) return fail(L, "cannot stop", "the sandbox", errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void iblai_httpd_os_funcs(lua_State *L) {
   static const luaL_Reg funcs[] = {{"write_file", l_write_file}, {"append_file", l_append_file},
                                    {"file_kind", l_file_kind},   {"lock_file", l_lock_file},
-                                   {"detach", l_detach},
+                                   {"detach", l_detach},         {"terminate", l_terminate},
                                    {"ready", l_ready},           {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
 }

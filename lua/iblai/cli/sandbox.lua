@@ -88,7 +88,13 @@ function M.main(args, prog)
     local role, text, pid_or_code = httpd.detach()
     if role == "parent" then
       if not text then return pid_or_code end -- the child said why on stderr
-      io.write(text)
+      local ok, werr = io.write(text)
+      if ok then ok, werr = io.stdout:flush() end
+      if not ok then -- nobody got the line that tells how to reach and stop it
+        httpd.terminate(pid_or_code)
+        io.stderr:write("iblai sandbox: cannot write the export line (", tostring(werr), "); the sandbox was stopped\n")
+        return 1
+      end
       return 0
     end
     report_fd = text
