@@ -69,6 +69,41 @@ describe("core.json_decode", function()
     assert.same({ 3, 4 }, { v.abcde, v.o.abcde })
   end)
 
+  it("still lets the last of repeated keys win when a finalizer decodes in the middle of a decode", function()
+    -- the finalizers run when the decoder allocates, and their decodes take the same key slots
+    local mode = collectgarbage("generational")
+    local ran = 0
+    local function doomed()
+      setmetatable({}, { __gc = function()
+        ran = ran + 1
+        decode('{"a": 0, "b": {"a": 0}}')
+      end })
+    end
+    -- keys in slots of their own (src/json.c's hash), so that only the finalizers' decodes can
+    -- make the decoder lose track of the first "a"
+    local function slot(k)
+      local n = #k
+      local h = n * 131 + k:byte(1) * 31 + k:byte((n >> 1) + 1) * 7 + k:byte(n)
+      return (h ~ (h >> 8)) & 255
+    end
+    local taken, parts = { [slot("a")] = true }, { '{"a": 1' }
+    for i = 1, 1000 do
+      local k = "key" .. i
+      if not taken[slot(k)] and #parts <= 40 then
+        taken[slot(k)] = true
+        parts[#parts + 1] = (',"%s": "%s"'):format(k, ("x"):rep(50000))
+      end
+    end
+    parts[#parts + 1] = ', "a": 2}'
+    local text = table.concat(parts)
+    for _ = 1, 30 do
+      for _ = 1, 200 do doomed() end
+      assert.equal(2, decode(text).a)
+    end
+    collectgarbage(mode)
+    assert.is_true(ran > 0)
+  end)
+
   it("reads lists longer than what it gathers at once, in order", function()
     for _, n in ipairs { 0, 1, 255, 256, 257, 1000, 100000 } do
       local parts = {}

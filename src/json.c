@@ -42,6 +42,7 @@ typedef struct {
   int keys;            /* stack index of the table holding the slots' strings */
   uint64_t first;      /* the number of this document's first object */
   uint64_t forced;     /* objects numbered up to this one keep their pairs in order */
+  uint64_t seen;       /* the cache's object count as this decode last left it */
   int nopen;           /* objects open, the innermost last in open[] */
   uint64_t open[MAX_DEPTH + 1];
 } parser;
@@ -208,7 +209,8 @@ static void keys_open(parser *P) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &key_cache_id);
   }
   P->cache = lua_touserdata(L, -1);
-  P->first = P->cache->objects + 1;
+  P->seen = P->cache->objects;
+  P->first = P->seen + 1;
   lua_getiuservalue(L, -1, 1);
   lua_remove(L, -2);
   P->keys = lua_gettop(L);
@@ -230,9 +232,19 @@ static int is_open(const parser *P, uint64_t n) {
   return 0;
 }
 
+/* Another decode ran in the middle of this one (a __gc finalizer run by an allocation of ours)
+ * when the cache numbered objects this one did not: it may have taken slots of the objects open
+ * here, which are forced. */
+static void notice_others(parser *P) {
+  if (P->cache->objects == P->seen) return;
+  if (P->nopen > 0) force(P, P->open[P->nopen - 1]);
+  P->seen = P->cache->objects;
+}
+
 /* The innermost open object takes slot k. Whoever held it and is still open could no longer
  * tell a repeated key from a new one: it is forced. So is this object when the key is its own. */
 static void take_slot(parser *P, key_slot *k) {
+  notice_others(P);
   uint64_t cur = P->open[P->nopen - 1], was = k->object;
   if (was == cur) force(P, cur); /* the same key twice, or two of its keys sharing the slot */
   else if (was >= P->first && was < cur && is_open(P, was)) force(P, was);
@@ -269,6 +281,8 @@ static int key(parser *P) {
   lua_rawseti(P->L, P->keys, (lua_Integer)h + 1);
   k->s = lua_tostring(P->L, -1);
   k->len = n;
+  notice_others(P); /* pushing the string may have run one, which may have taken this slot */
+  k->object = P->open[P->nopen - 1];
   return 1;
 }
 
@@ -367,7 +381,10 @@ static int container(parser *P, int is_object) {
   lua_pushnil(L); /* where the table goes, below the values gathered for it */
   int base = lua_gettop(L), has_table = 0, pending = 0;
   uint64_t number = 0;
-  if (is_object) P->open[P->nopen++] = number = ++P->cache->objects;
+  if (is_object) {
+    notice_others(P);
+    P->open[P->nopen++] = number = P->seen = ++P->cache->objects;
+  }
   skip_space(P);
   if (P->p < P->end && *P->p == close) {
     P->p++;
