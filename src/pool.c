@@ -63,7 +63,10 @@ static void *get_small(iblai_pool *p, size_t n) {
     b = p->next;
     p->next += size;
   }
-  if (p->announce) VALGRIND_MALLOCLIKE_BLOCK(b, n, 0, 0);
+  if (p->announce) {
+    VALGRIND_MALLOCLIKE_BLOCK(b, n, 0, 0);
+    if (n < sizeof(void *)) VALGRIND_MAKE_MEM_NOACCESS((char *)b + n, sizeof(void *) - n); /* the link's rest */
+  }
   return b;
 }
 

@@ -1,9 +1,10 @@
 /* Exercises src/pool.c, the iblai program's Lua allocator.
- * usage: pool_check churn | lua | overrun | use-after-free
+ * usage: pool_check churn | lua | overrun | small-overrun | use-after-free
  *   churn           random allocations, growths, shrinks and frees across every size class and
  *                   past the largest, each block's bytes checked after every move; exits 0
  *   lua             a Lua state on the pool running a script that churns tables and strings
  *   overrun         writes one byte past a small block (memcheck must report it)
+ *   small-overrun   the same past a 3-byte block reused from a free list
  *   use-after-free  reads a small block after freeing it (memcheck must report it) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,13 @@ int main(int argc, char **argv) {
     char *b = iblai_pool_alloc(p, NULL, 0, 20);
     memset(b, 1, 21); /* the block's size class is 32 bytes: only memcheck can notice */
     iblai_pool_alloc(p, b, 20, 0);
+    rc = 0;
+  } else if (strcmp(mode, "small-overrun") == 0) {
+    char *b = iblai_pool_alloc(p, NULL, 0, 3); /* in a slot that held a free list's link before */
+    iblai_pool_alloc(p, b, 3, 0);
+    b = iblai_pool_alloc(p, NULL, 0, 3);
+    b[5] = 1;
+    iblai_pool_alloc(p, b, 3, 0);
     rc = 0;
   } else if (strcmp(mode, "use-after-free") == 0) {
     char *b = iblai_pool_alloc(p, NULL, 0, 40);
