@@ -8,13 +8,8 @@ local wrapper = os.getenv("IBLAI_TEST_WRAPPER") or ""
 
 local built
 local function checker()
-  if built then return built end
-  local exe = os.tmpname()
-  local cmd = ("cd %s && cc -Wall -Wextra -Werror -Isrc $(pkg-config --cflags lua5.4) src/pool.c "
-    .. "spec/support/pool_check.c $(pkg-config --libs lua5.4) -lm -o %s"):format(q(helpers.root), q(exe))
-  assert(os.execute(cmd), "cannot build spec/support/pool_check.c")
-  built = exe
-  return exe
+  built = built or helpers.build_c("pool_check", "src/pool.c spec/support/pool_check.c $(pkg-config --libs lua5.4) -lm")
+  return built
 end
 
 -- Runs the checker in a mode (under the test wrapper, or the given one); returns the exit code
@@ -35,7 +30,7 @@ end
 
 describe("the pool allocator", function()
   teardown(function()
-    if built then os.remove(built) end
+    if built then os.execute("rm -rf " .. q(built:match("^(.*)/"))) end
   end)
 
   it("keeps every block's bytes through growth, shrinking and moves, across the size classes", function()

@@ -11,16 +11,9 @@ local built
 
 --- The path of the built host.
 function M.host()
-  if built then return built end
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. q(dir)))
-  local exe = dir .. "/embed_host"
-  local cmd = ("cd %s && cc -Wall -Wextra -Werror -Isrc $(pkg-config --cflags lua5.4) spec/support/embed_host.c "
-    .. "build/lib/libiblai.a $(pkg-config --libs libcurl lua5.4) -lm -lpthread -o %s"):format(q(helpers.root), q(exe))
-  assert(os.execute(cmd), "cannot build spec/support/embed_host.c")
-  built = exe
-  return exe
+  built = built or helpers.build_c("embed_host",
+    "spec/support/embed_host.c build/lib/libiblai.a $(pkg-config --libs libcurl lua5.4) -lm -lpthread")
+  return built
 end
 
 --- Writes text to a new temporary file; returns its path.

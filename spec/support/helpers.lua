@@ -63,4 +63,19 @@ function M.run(args, env)
   return ok and 0 or code, slurp(out), slurp(err)
 end
 
+--- Builds a C test program (warnings are errors) from the root; returns its path, in a new
+-- temporary directory under the name given.
+-- @param name the program's file name
+-- @param sources what cc takes after the flags: files and libraries, shell syntax
+function M.build_c(name, sources)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. shell_quote(dir)))
+  local exe = dir .. "/" .. name
+  local cmd = ("cd %s && cc -Wall -Wextra -Werror -Isrc $(pkg-config --cflags lua5.4) %s -o %s"):format(
+    shell_quote(M.root), sources, shell_quote(exe))
+  assert(os.execute(cmd), "cannot build " .. name)
+  return exe
+end
+
 return M
