@@ -58,6 +58,21 @@ done
 plain=$(echo $plain | best) sdk=$(echo $sdk | best) walk=$(echo $walk | best) ts=$(echo $ts | best)
 multi=$(echo $multi | best) many=$(echo $many | best)
 
+# Back-to-back pairs and the median of their ratios: a shared machine's speed drifts by tens of
+# percent within a minute, which moves each side's best of three; the two runs of a pair share
+# their moment.
+PAIRS=${BENCH_PAIRS:-9}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+seq_pairs="" many_pairs=""
+for _ in $(seq 1 "$PAIRS"); do
+  a=$("$out/plain" "$fast_url$ARTIFACT" 2000)
+  b=$(build/bin/iblai bench/sequential.lua "$fast_url" "$ARTIFACT" 2000)
+  seq_pairs="$seq_pairs $(ratio "$b" "$a")"
+  a=$("$out/multi" "$fast_url" 5000 32)
+  b=$(build/bin/iblai bench/deletes.lua "$fast_url" 5000 32)
+  many_pairs="$many_pairs $(ratio "$b" "$a")"
+done
+
 # Instructions per request under callgrind, the difference between two request counts divided
 # by the difference in requests: start-up cancels out, and the noise of a shared machine does
 # not move it. (Only the order in which answers arrive varies, by about 1%.)
@@ -80,11 +95,13 @@ printf '  plain C libcurl loop      %10.1f requests/s  %8s instructions/request\
 printf '  iblai client:request      %10.1f requests/s  %8s instructions/request\n' "$sdk" "$ipr_sdk"
 printf '  ratio: speed %sx (target >= 0.85x), instructions %sx (target <= 1.3x)\n' \
   "$(ratio "$sdk" "$plain")" "$(ratio "$ipr_sdk" "$ipr_plain")"
+printf '  speed, median of %d back-to-back pairs of 2000: %sx (pairs:%s)\n' "$PAIRS" "$(echo $seq_pairs | median)" "$seq_pairs"
 echo "$D DELETEs at concurrency 32:"
 printf '  plain C libcurl multi     %10.1f requests/s  %8s instructions/request\n' "$multi" "$ipr_multi"
 printf '  iblai client:call_many    %10.1f requests/s  %8s instructions/request\n' "$many" "$ipr_many"
 printf '  ratio: speed %sx (target >= 0.75x), instructions %sx (target <= 1.3x)\n' \
   "$(ratio "$many" "$multi")" "$(ratio "$ipr_many" "$ipr_multi")"
+printf '  speed, median of %d back-to-back pairs of 5000: %sx (pairs:%s)\n' "$PAIRS" "$(echo $many_pairs | median)" "$many_pairs"
 echo "walking 100 pages of 100 items from bench/server.lua (items/s):"
 printf '  TypeScript @iblai/iblai-api, page by page %10.1f\n' "$ts"
 printf '  iblai client:each         %10.1f   ratio %sx (target >= 3x)\n' "$walk" "$(ratio "$walk" "$ts")"
