@@ -318,25 +318,20 @@ describe("iblai call and iblai get against the test server", function()
   end)
 
   it("prints a text answer as it came, and exactly with --raw", function()
-    local code, out = run({ "get", "/text" }, env)
-    assert.equal(0, code)
-    assert.equal("plain words\n", out)
-    code, out = run({ "get", "/text", "--raw" }, env)
-    assert.equal(0, code)
-    assert.equal("plain words", out)
-    code, out = run({ "get", "/big", "n==5" }, env)
-    assert.equal(0, code)
-    assert.equal('"xxxxx"\n', out)
-    code, out = run({ "get", "/big", "n==5", "--raw" }, env)
-    assert.equal(0, code)
-    assert.equal("xxxxx", out)
-    -- JSON as it came: no number rounded, no key reordered, {} kept
-    code, out = run({ "get", "/exact", "--raw" }, env)
-    assert.equal(0, code)
-    assert.equal('{"z":12345678901234567890,"a":1e400,"empty":{}}', out)
-    code, out = run({ "get", "/badjson", "--raw" }, env)
-    assert.equal(0, code)
-    assert.equal('{"id": 1,', out)
+    local cases = {
+      { { "get", "/text" }, "plain words\n" },
+      { { "get", "/text", "--raw" }, "plain words" },
+      { { "get", "/big", "n==5" }, '"xxxxx"\n' },
+      { { "get", "/big", "n==5", "--raw" }, "xxxxx" },
+      -- JSON as it came: no number rounded, no key reordered, {} kept
+      { { "get", "/exact", "--raw" }, '{"z":12345678901234567890,"a":1e400,"empty":{}}' },
+      { { "get", "/badjson", "--raw" }, '{"id": 1,' },
+    }
+    for _, case in ipairs(cases) do
+      local code, out = run(case[1], env)
+      assert.equal(0, code)
+      assert.equal(case[2], out, table.concat(case[1], " "))
+    end
   end)
 
   it("prints status and headers on stderr with --include, the body alone on stdout", function()

@@ -24,10 +24,6 @@ local function run(mode, with)
   return ok and 0 or how == "exit" and code or -1, text
 end
 
-local function have_valgrind()
-  return os.execute("command -v valgrind >/dev/null 2>&1")
-end
-
 describe("the pool allocator", function()
   teardown(function()
     if built then os.execute("rm -rf " .. q(built:match("^(.*)/"))) end
@@ -44,10 +40,7 @@ describe("the pool allocator", function()
   end)
 
   it("leaves memcheck able to see an overrun and a use after free inside its slabs", function()
-    if not have_valgrind() then
-      pending("valgrind is not installed")
-      return
-    end
+    assert(os.execute("command -v valgrind >/dev/null 2>&1"), "valgrind is needed (tools/deps.sh test installs it)")
     local vg = "valgrind --quiet --error-exitcode=99"
     local code, err = run("overrun", vg)
     assert.equal(99, code, err)

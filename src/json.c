@@ -251,6 +251,13 @@ static void take_slot(parser *P, key_slot *k) {
   k->object = cur;
 }
 
+/* A key the cache does not hold (escaped, or long): read as any string, and its object forced,
+ * since its slot cannot tell whether the key comes again. */
+static int untracked_key(parser *P) {
+  force(P, P->open[P->nopen - 1]);
+  return string(P);
+}
+
 /* An object key, from its opening quote; pushes it, from the key cache when it is there. The
  * bytes up to the next quote pick the slot; a cached key holds no escape or control character,
  * so when it matches them the key is plain and needs no scan. */
@@ -258,10 +265,7 @@ static int key(parser *P) {
   const char *s = P->p + 1;
   const char *quote = memchr(s, '"', (size_t)(P->end - s));
   size_t n = quote ? (size_t)(quote - s) : 0;
-  if (!quote || n > KEY_MAX) { /* not closed (string says so), or long: not cached, not tracked */
-    force(P, P->open[P->nopen - 1]);
-    return string(P);
-  }
+  if (!quote || n > KEY_MAX) return untracked_key(P); /* not closed (string says so), or long */
   unsigned h = n ? (unsigned)n * 131u + (unsigned char)s[0] * 31u + (unsigned char)s[n >> 1] * 7u + (unsigned char)s[n - 1] : 0;
   h = (h ^ (h >> 8)) & (KEY_SLOTS - 1);
   key_slot *k = &P->cache->slot[h];
@@ -271,10 +275,7 @@ static int key(parser *P) {
     lua_rawgeti(P->L, P->keys, (lua_Integer)h + 1);
     return 1;
   }
-  if (plain_run(s, quote) < quote) { /* escapes or control characters: not cached */
-    force(P, P->open[P->nopen - 1]);
-    return string(P);
-  }
+  if (plain_run(s, quote) < quote) return untracked_key(P); /* escapes or control characters */
   P->p = quote + 1;
   lua_pushlstring(P->L, s, n);
   lua_pushvalue(P->L, -1);

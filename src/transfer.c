@@ -365,7 +365,7 @@ size_t iblai_on_body(char *p, size_t size, size_t n, void *ud) {
 size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ((iblai_handle *)ud)->t;
   size_t len = size * n;
-  if (p[0] == 'H' && len >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head_in.len = 0; /* a new response: 1xx or redirect */
+  if (len >= 5 && p[0] == 'H' && memcmp(p, "HTTP/", 5) == 0) t->head_in.len = 0; /* a new response: 1xx or redirect */
   if (t->head_in.len + len > MAX_HEADER_BYTES) {
     t->head_too_large = 1;
     return 0;

@@ -59,9 +59,8 @@ end
 function M.hopeless(errs, n)
   for i = 1, n do
     local e = errs[i]
-    if not e or (e.kind ~= "network" and e.kind ~= "timeout" and not (e.kind == "http" and e.status == 401)) then
-      return false
-    end
+    local again = e and (e.kind == "network" or e.kind == "timeout" or (e.kind == "http" and e.status == 401))
+    if not again then return false end
   end
   return n > 0
 end
