@@ -580,5 +580,6 @@ int luaopen_iblai_httpd(lua_State *L) {
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
   iblai_httpd_os_funcs(L);
+  iblai_httpd_json_funcs(L);
   return 1;
 }

@@ -45,11 +45,18 @@ return function(router, model)
       end
       local owner = model:user(req.query.username or user.username) -- the path's user unless named
       local search = (req.query.search or ""):lower()
+      local wanted = {} -- the filters this query sets: record field -> text it must equal
+      for param, f in pairs(FILTERS) do
+        if req.query[param] then wanted[f] = req.query[param] end
+      end
       local list = {}
       for _, a in ipairs(owner and model:stores(owner).artifacts or {}) do
         local keep = true
-        for param, f in pairs(FILTERS) do
-          if keep and req.query[param] and tostring(a[f]) ~= req.query[param] then keep = false end
+        for f, value in pairs(wanted) do
+          if tostring(a[f]) ~= value then
+            keep = false
+            break
+          end
         end
         if keep and search ~= "" then
           keep = a.title:lower():find(search, 1, true) or a.content:lower():find(search, 1, true)
