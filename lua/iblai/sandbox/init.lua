@@ -14,6 +14,8 @@ M.__index = M
 M.ROUTES = { "users", "artifacts", "memory", "export", "analytics" }
 M.CONNECTIONS = 4096  -- open connections served at once; idle ones are closed after IDLE_TIMEOUT
 M.IDLE_TIMEOUT = 10   -- seconds a connection may sit without sending anything
+M.HEAD_TIMEOUT = 10   -- seconds a connection may take to send a whole request head
+M.PER_ADDRESS = 256   -- connections one client address may hold at once
 local SCHEMES = { ["Api-Token"] = true, ["Token"] = true }
 local READS = { GET = true, HEAD = true, OPTIONS = true }
 
@@ -40,7 +42,7 @@ function M.new(opts)
     if not self.store then return nil, err, 2 end
   end
   self.server, err = httpd.new { port = opts.port or 0, connections = M.CONNECTIONS, idle_timeout = M.IDLE_TIMEOUT,
-    handler = function(req) return self:handle(req) end }
+    head_timeout = M.HEAD_TIMEOUT, per_address = M.PER_ADDRESS, handler = function(req) return self:handle(req) end }
   if not self.server then return nil, err, 1 end
   err, code = self:open_model()
   if err then
