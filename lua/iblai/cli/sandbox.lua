@@ -108,7 +108,7 @@ function M.main(args, prog)
   -- Making the org, where nearly all is kept, leaves generational collection in its "bad
   -- collection" mode, which lets the heap double before collecting: start it afresh, settled.
   collectgarbage("incremental")
-  collectgarbage("generational")
+  collectgarbage("generational", 20, 40)
   collectgarbage("step")
   local line = export_line(sandbox, opts)
   if parsed.env_file then

@@ -25,16 +25,22 @@ end
 
 --- A float in [0, 1).
 function M:float()
-  return (self:next() >> 11) / 9007199254740992.0
+  local z = self.state + GAMMA -- next(), written out: most of the sandbox's start is spent here
+  self.state = z
+  z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
+  z = (z ~ (z >> 27)) * 0x94D049BB133111EB
+  return ((z ~ (z >> 31)) >> 11) / 9007199254740992.0
 end
+
+local float, floor = M.float, math.floor
 
 --- An integer in [lo, hi].
 function M:int(lo, hi)
-  return lo + math.floor(self:float() * (hi - lo + 1))
+  return lo + floor(float(self) * (hi - lo + 1))
 end
 
 function M:pick(list)
-  return list[self:int(1, #list)]
+  return list[1 + floor(float(self) * #list)]
 end
 
 local HEX = {}
@@ -42,23 +48,35 @@ for i = 0, 15 do HEX[i] = ("%x"):format(i) end
 local VARIANT = { [0] = "8", "9", "a", "b" }
 local concat = table.concat
 
+-- The text of a uuid, written into one table reused by every call (uuid() never yields), so
+-- making hundreds of thousands leaves only the strings behind.
+local TEXT = {}
+for i = 1, 36 do TEXT[i] = "-" end
+TEXT[15] = "4"
+local DIGIT_AT = {} -- hex digit number -> its place in the text (13 and 17 give way)
+for d = 1, 32 do
+  local at = d + (d > 8 and 1 or 0) + (d > 12 and 1 or 0) + (d > 16 and 1 or 0) + (d > 20 and 1 or 0)
+  if d ~= 13 and d ~= 17 then DIGIT_AT[d] = at end
+end
+
 --- A version-4 UUID: 32 hex digits (each the top 4 bits of a draw, as int(0, 15) gives), of
 -- which the 13th and 17th give way to the version "4" and a variant drawn last.
 function M:uuid()
-  local s, h = self.state, {}
-  for i = 1, 33 do
+  local s, text, at = self.state, TEXT, DIGIT_AT
+  for d = 1, 33 do
     s = s + GAMMA
     local z = s
     z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
     z = (z ~ (z >> 27)) * 0x94D049BB133111EB
-    h[i] = (z ~ (z >> 31)) >> 60
+    z = (z ~ (z >> 31)) >> 60
+    if d == 33 then
+      text[20] = VARIANT[z >> 2]
+    elseif at[d] then
+      text[at[d]] = HEX[z]
+    end
   end
   self.state = s
-  local x = HEX
-  return concat { x[h[1]], x[h[2]], x[h[3]], x[h[4]], x[h[5]], x[h[6]], x[h[7]], x[h[8]], "-",
-    x[h[9]], x[h[10]], x[h[11]], x[h[12]], "-4", x[h[14]], x[h[15]], x[h[16]], "-",
-    VARIANT[h[33] >> 2], x[h[18]], x[h[19]], x[h[20]], "-", x[h[21]], x[h[22]], x[h[23]], x[h[24]],
-    x[h[25]], x[h[26]], x[h[27]], x[h[28]], x[h[29]], x[h[30]], x[h[31]], x[h[32]] }
+  return concat(text)
 end
 
 return M
