@@ -31,6 +31,11 @@ local function flat(m)
   return out
 end
 
+-- A store's value as JSON compares it: none (nil) and an empty list alike read as [].
+local function w_or_empty(v)
+  return v == nil and {} or v
+end
+
 local function get(sb, path, query)
   local answer = sb:handle { method = "GET", path = path, query = query or {}, body = "", version = "HTTP/1.1",
     headers = { authorization = "Api-Token x", host = "127.0.0.1:1" } }
@@ -76,6 +81,47 @@ describe("the sandbox's org", function()
       assert.same(ids(sa.edx, "id"), ids(sb.edx, "id"))
       assert.same(ids(sa.memories, "unique_id"), ids(sb.memories, "unique_id"))
       assert.same(sa.tags, sb.tags)
+    end
+  end)
+
+  it("keeps every change through the cache's turnover, and through --data's file", function()
+    local cache = Model.CACHE
+    finally(function() Model.CACHE = cache end)
+    Model.CACHE = 2
+    local m = Model.generate { seed = 11, users = 30, org = "main", today = TODAY }
+    local function copy(v) -- a deep copy; artifacts' metadata and edX data stay objects
+      local out = json.decode_state(json.encode(v))
+      for _, a in ipairs(out.artifacts) do json.object(a.metadata) end
+      for _, r in ipairs(out.edx) do json.object(r.data) end
+      return out
+    end
+    local want = {}
+    for _, u in ipairs(m.state.users) do want[u.username] = copy(m:stores(u)) end
+    local rng = require("iblai.sandbox.rng").new(5)
+    for step = 1, 600 do
+      local u = m.state.users[rng:int(1, #m.state.users)]
+      local w = want[u.username]
+      local kind = rng:pick(Model.KINDS)
+      local st = m:change(u, kind)
+      if type(w[kind]) == "table" and w[kind][1] ~= nil then -- a list with records: drop one
+        local i = rng:int(1, #w[kind])
+        table.remove(st[kind], i)
+        table.remove(w[kind], i)
+      elseif rng:float() < 0.5 then -- a single record: replace it, or drop it
+        st[kind], w[kind] = { id = step, note = "made at step " .. step }, { id = step, note = "made at step " .. step }
+      else
+        st[kind], w[kind] = nil, nil
+      end
+      if kind == "tags" or kind == "edx" then st[kind], w[kind] = st[kind] or {}, w[kind] or {} end
+      for _ = 1, 3 do m:stores(m.state.users[rng:int(1, #m.state.users)]) end -- others come and go
+    end
+    local saved = Model.from_state(json.decode_state(json.encode_state(m:saved_state())))
+    for _, u in ipairs(m.state.users) do
+      for _, kind in ipairs(Model.KINDS) do
+        local expect = json.encode(w_or_empty(want[u.username][kind]))
+        assert.equal(expect, json.encode(w_or_empty(m:stores(u)[kind])), u.username .. " " .. kind)
+        assert.equal(expect, json.encode(w_or_empty(saved:stores(saved:user(u.username))[kind])), "saved " .. kind)
+      end
     end
   end)
 

@@ -5,8 +5,9 @@
 -- memories, profile tags, all-chats and ai-prompt memory, custom instructions) are made when a
 -- request first needs them, from where that user began in the generator's stream (saved at
 -- start), so an org of 20,000 users starts in a few seconds and holds only what is used.
--- Stores a request has changed are kept for good (and saved by --data); the others are kept in a
--- bounded cache and made again, identically, when needed.
+-- A user's stores are kept in a bounded cache and made again, identically, when needed; the kinds
+-- a request changed (a user's edX records, say) are kept for good, laid over what the seed makes,
+-- and saved by --data.
 local Rng = require "iblai.sandbox.rng"
 local dates = require "iblai.sandbox.dates"
 local json = require "iblai.sandbox.json"
@@ -32,7 +33,8 @@ M.LISTS = { "artifacts", "edx", "memories", "tags" }
 M.SINGLES = { "all_chats", "prompt_memory", "instructions" }
 -- id counters a user's stores draw from, in the order their starts are saved
 local COUNTERS = { "artifact", "all_chats", "prompt_memory", "edx", "memory", "instruction" }
-M.CACHE = 2048 -- unchanged users' stores kept between requests: between this and twice this many
+M.KINDS = { "artifacts", "edx", "memories", "tags", "all_chats", "prompt_memory", "instructions" }
+M.CACHE = 2048 -- users' stores kept between requests: between this and twice this many
 
 -- A conversation's topics never change: one shared list per topic saves two tables each.
 local TOPIC_LISTS = {}
@@ -258,25 +260,66 @@ function M:made(u)
   return st
 end
 
+-- The kinds a user's requests changed: { kinds = {kind = true}, stores = the cached stores, or
+-- values = {kind = value or false} while they are out of the cache }.
+local function changes_of(self, name)
+  local ch = self.changed[name]
+  if not ch then
+    ch = { kinds = {} }
+    self.changed[name] = ch
+  end
+  return ch
+end
+
+-- The changed kinds' values, taken out of stores that leave the cache.
+local function detach(ch)
+  local values = {}
+  for kind in pairs(ch.kinds) do values[kind] = ch.stores[kind] or false end
+  ch.values, ch.stores = values, nil
+end
+
 --- The user's stores, to read: { artifacts = {...}, edx = {...}, memories = {...}, tags = {...},
 -- all_chats = record or nil, prompt_memory = record or nil, instructions = record or nil }.
 function M:stores(u)
   local name = u.username
-  local st = self.changed[name] or self.young[name]
+  local st = self.young[name]
   if st then return st end
-  st = self.old[name] or self:made(u)
   if self.young_count >= M.CACHE then -- the older half goes; what it held is made again when asked
+    for gone, old in pairs(self.old) do
+      local ch = self.changed[gone]
+      if ch and ch.stores == old and self.young[gone] ~= old then detach(ch) end
+    end
     self.old, self.young, self.young_count = self.young, {}, 0
+  end
+  st = self.old[name]
+  if not st then
+    st = self:made(u)
+    local ch = self.changed[name]
+    if ch then
+      for kind, v in pairs(ch.values or {}) do st[kind] = v or nil end
+      ch.stores, ch.values = st, nil
+    end
   end
   self.young[name], self.young_count = st, self.young_count + 1
   return st
 end
 
---- The user's stores, to change: kept from now on (and saved by --data).
-function M:change(u)
+--- The user's stores, to change `kind` (every kind when nil): that kind is kept from now on,
+-- and saved by --data.
+function M:change(u, kind)
   local st = self:stores(u)
-  self.changed[u.username] = st
+  local ch = changes_of(self, u.username)
+  ch.stores = st
+  for _, k in ipairs(kind and { kind } or M.KINDS) do ch.kinds[k] = true end
   return st
+end
+
+-- A changed user's changed kinds and their values ({kind = value or false}).
+local function changed_values(ch)
+  if not ch.stores then return ch.values end
+  local values = {}
+  for kind in pairs(ch.kinds) do values[kind] = ch.stores[kind] or false end
+  return values
 end
 
 function M:user(name)
@@ -311,7 +354,9 @@ end
 --- What --data saves: the changed stores, plus what the seed cannot make again.
 function M:saved_state()
   local s = self.state
-  local out = { format = 2, org = s.org, today = s.today, ids = s.ids, tasks = s.tasks, stores = self.changed }
+  local stores = {}
+  for name, ch in pairs(self.changed) do stores[name] = changed_values(ch) end
+  local out = { format = 2, org = s.org, today = s.today, ids = s.ids, tasks = s.tasks, stores = stores }
   if s.generated then
     out.generated = s.generated
   else
@@ -337,6 +382,7 @@ local function stores_from_lists(state)
   end
   for name, tags in pairs(state.tags or {}) do of(name).tags = tags end
   for _, kind in ipairs(M.SINGLES) do
+    for _, st in pairs(stores) do st[kind] = false end -- none, unless the file has one
     for name, rec in pairs(state[kind] or {}) do of(name)[kind] = rec end
     state[kind] = nil
   end
@@ -368,15 +414,21 @@ function M.from_state(state)
   return self:adopt_stores(state.stores or {})
 end
 
--- Takes stores read from a file as the changed ones, for users the org has.
+-- Takes the changed kinds read from a file ({kind = value, or false for a record deleted}), for
+-- users the org has.
 function M:adopt_stores(stores)
-  for name, st in pairs(stores) do
-    if type(st) == "table" and self.by_name[name] then
-      for _, kind in ipairs(M.LISTS) do
-        if type(st[kind]) ~= "table" then st[kind] = {} end
+  local known = {}
+  for _, kind in ipairs(M.KINDS) do known[kind] = true end
+  for _, kind in ipairs(M.LISTS) do known[kind] = "list" end
+  for name, values in pairs(stores) do
+    if type(values) == "table" and self.by_name[name] then
+      local ch = { kinds = {}, values = {} }
+      for kind, v in pairs(values) do
+        if known[kind] == "list" and type(v) ~= "table" then v = {} end
+        if known[kind] and (v == false or type(v) == "table") then ch.kinds[kind], ch.values[kind] = true, v end
       end
-      mark_objects(st)
-      self.changed[name] = st
+      mark_objects(ch.values)
+      self.changed[name] = ch
     end
   end
   return self

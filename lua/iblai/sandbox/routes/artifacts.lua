@@ -76,7 +76,7 @@ return function(router, model)
     return function(req, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      local a = find(model:change(user), p.id)
+      local a = find(model:change(user, "artifacts"), p.id)
       if not a then return respond.not_found() end
       local fields
       fields, err = body.read(req, op)
@@ -102,7 +102,7 @@ return function(router, model)
     DELETE = function(_, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      local st = model:change(user)
+      local st = model:change(user, "artifacts")
       local a, i = find(st, p.id)
       if not a then return respond.not_found() end
       table.remove(st.artifacts, i)

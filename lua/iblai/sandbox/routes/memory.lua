@@ -59,12 +59,12 @@ end
 
 return function(router, model)
   -- Wraps a handler so it runs only for a known org and user; it gets the user's stores (to
-  -- change them when `changes` is set).
+  -- change the kind `changes` names, when given).
   local function for_user(fn, changes)
     return function(req, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      return fn(req, p, user, changes and model:change(user) or model:stores(user))
+      return fn(req, p, user, changes and model:change(user, changes) or model:stores(user))
     end
   end
 
@@ -88,7 +88,7 @@ return function(router, model)
         if not st[kind] then return respond.not_found() end
         st[kind] = nil
         return respond.no_content()
-      end, true),
+      end, kind),
     }
     for method, fn in pairs(more or {}) do handlers[method] = fn end
     return handlers
@@ -100,7 +100,7 @@ return function(router, model)
       local rec = st[kind]
       if not rec or rec.id ~= scope.int_id(p.memory_id) then return respond.not_found() end
       return fn(req, user, rec, st)
-    end, true)
+    end, kind)
   end
 
   local function forget(kind)
@@ -116,13 +116,13 @@ return function(router, model)
       if not rec then return err end
       st.all_chats = rec
       return respond.json(201, rec)
-    end, true),
+    end, "all_chats"),
     PUT = for_user(function(req, _, user, st)
       if not st.all_chats then return respond.not_found() end
       local rec, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_update", user, st.all_chats)
       if not rec then return err end
       return respond.json(200, { task_id = "task-" .. model:next_id("task"), message = "Memory update started." })
-    end, true),
+    end, "all_chats"),
   }))
   router:add(PROMPT .. "all-chats-memory/{memory_id}/", {
     PUT = by_id("all_chats", function(req, user, rec)
@@ -170,7 +170,7 @@ return function(router, model)
       if not i then return respond.not_found() end
       table.remove(st.edx, i)
       return respond.no_content()
-    end, true),
+    end, "edx"),
   })
 
   router:add(MENTOR .. "ai-user-profile-memory/", {
@@ -186,7 +186,7 @@ return function(router, model)
       end
       st.tags[#st.tags + 1] = { tag = fields.tag, detail = fields.detail }
       return respond.json(200, st.tags[#st.tags])
-    end, true),
+    end, "tags"),
   })
   router:add(MENTOR .. "ai-user-profile-memory/{tag}/", {
     DELETE = for_user(function(_, p, _, st)
@@ -197,7 +197,7 @@ return function(router, model)
         end
       end
       return respond.not_found()
-    end, true),
+    end, "tags"),
   })
 
   -- The memories of username that every filter of the query lets through, or nil and a 400.
@@ -242,7 +242,7 @@ return function(router, model)
       if not m then return respond.not_found() end
       table.remove(st.memories, i)
       return respond.json(200, { detail = "Memory deleted." })
-    end, true),
+    end, "memories"),
   })
 
   local function write_instruction(op, status, must_exist)
@@ -255,7 +255,7 @@ return function(router, model)
       for f, v in pairs(fields) do rec[f] = v end
       st.instructions = rec
       return respond.json(status, rec)
-    end, true)
+    end, "instructions")
   end
   router:add(MENTOR .. "custom-instruction/", {
     GET = for_user(function(_, _, _, st)
