@@ -128,3 +128,6 @@ start reset1 sandbox --quiet --today 2026-11-24 --users 1000 --latency 20
 set -- $(build/bin/iblai bench/memory_reset.lua "$url" 1 "$S")
 printf '  one request at a time, first %d users (%d items in %.1f s) %8.2f   ratio %sx (target >= 10x)\n' \
   "$2" "$3" "$4" "$1" "$(ratio "$fast" "$1")"
+
+# The sandbox at an org's size: start, memory, each route at 50 and 20,000 users, a 20,000-user reset.
+sh bench/sandbox.sh
