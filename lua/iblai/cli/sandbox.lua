@@ -15,7 +15,8 @@ local function parser(prog)
   p:option("--org", "The org key (platform_key).", "main")
   p:option("--today", "The day the data ends at; defaults to today."):argname("<YYYY-MM-DD>")
   p:option("--data", "A JSON file holding the state: loaded at start, every change synced to disk before "
-    .. "it is answered (FILE.journal), rewritten whole on exit."):argname("<file>")
+    .. "it is applied (FILE.journal; one that cannot be written is refused with a 507 or 503), rewritten "
+    .. "on exit."):argname("<file>")
   p:option("--latency", "Milliseconds added to every answer.", "0"):argname("<ms>")
   p:option("--fail-rate", "Fraction of requests answered 503 or dropped.", "0"):argname("<0..1>")
   p:option("--rate-limit", "Requests per second before 429 with Retry-After.", "0"):argname("<rps>")
@@ -27,10 +28,11 @@ local function parser(prog)
   p:epilog([[
 Prints on stdout the line to export (eval "$(iblai sandbox --background)" sets it up),
 with IBLAI_SANDBOX_PID for stopping it; status goes to stderr. Exit status: 0 after
-SIGINT/SIGTERM, 1 when it cannot start (such as a port in use) or could not save --data
-on exit, 2 for a usage error. Answers follow the OpenAPI description: JSON with sorted keys
-and [] for empty lists; every declared query parameter is honoured or refused with a 400.
-Connections that send nothing for 10 seconds are closed; bodies over 1 MiB get a 413.]])
+SIGINT/SIGTERM, 1 when it cannot start (such as a port in use), 2 for a usage error.
+Answers follow the OpenAPI description: JSON with sorted keys and [] for empty lists;
+every declared query parameter is honoured or refused with a 400. Connections that send
+nothing for 10 seconds, or take longer than 10 seconds to send a request head, are closed;
+one client address may hold 256 connections; bodies over 1 MiB get a 413.]])
   return p
 end
 
