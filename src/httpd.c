@@ -68,6 +68,7 @@ typedef struct server {
   int running;
   int port;                 /* the bound port (the one asked for, or the kernel's pick for 0) */
   conn *conns;              /* open connections, newest first */
+  int waiting;              /* how many of them are waiting for a request head */
   double head_timeout;      /* seconds a connection may take to send a request head */
   double next_sweep;        /* when to look for connections past that deadline */
 } server;
@@ -382,7 +383,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!rs) return MHD_NO;
     *con_cls = rs;
     conn *k = conn_of(c);
-    if (k) k->in_request = 1;
+    if (k && !k->in_request) {
+      k->in_request = 1;
+      srv->waiting--;
+    }
     const char *bad = bad_head(c, url);
     if (bad) return refuse_head(c, bad);
     int declared = declared_too_large(c, srv->max_body);
@@ -429,12 +433,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode code) {
-  (void)cls;
   (void)code;
+  server *srv = cls;
   conn *k = conn_of(c);
-  if (k) {
+  if (k && k->in_request) {
     k->in_request = 0;
     k->waiting_since = iblai_now();
+    srv->waiting++;
   }
   request_state *rs = *con_cls;
   if (!rs) return;
@@ -456,9 +461,11 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     k->next = srv->conns;
     if (srv->conns) srv->conns->prev = k;
     srv->conns = k;
+    srv->waiting++;
     *socket_context = k;
   } else if (*socket_context) {
     conn *k = *socket_context;
+    if (!k->in_request) srv->waiting--;
     if (k->prev) k->prev->next = k->next;
     else srv->conns = k->next;
     if (k->next) k->next->prev = k->prev;
@@ -470,7 +477,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 /* Shuts down each connection that has been sending its request head for too long; MHD sees the
  * socket end and closes the connection as usual. Looked for a few times a second. */
 static void cut_slow_heads(server *srv, double now) {
-  if (now < srv->next_sweep) return;
+  if (!srv->waiting || now < srv->next_sweep) return;
   srv->next_sweep = now + 0.25;
   for (conn *k = srv->conns; k; k = k->next) {
     if (!k->in_request && !k->cut && k->fd >= 0 && now - k->waiting_since > srv->head_timeout) {
@@ -511,7 +518,7 @@ static void step(server *srv, int max_ms) {
     int ms = (int)ceil((srv->wake[i] - t) * 1000);
     if (ms < timeout) timeout = ms < 0 ? 0 : ms;
   }
-  if (srv->conns && timeout > 250) timeout = 250; /* to look for slow heads */
+  if (srv->waiting && timeout > 250) timeout = 250; /* to look for slow heads */
   struct pollfd pfd = {info->epoll_fd, POLLIN, 0};
   poll(&pfd, 1, timeout);
   t = iblai_now();
