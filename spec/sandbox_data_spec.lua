@@ -183,6 +183,23 @@ describe("iblai sandbox --data", function()
     assert.same({ "exit", 0 }, { how, code })
   end)
 
+  it("refuses a change it cannot write for another reason (its directory removed) with a 503 and Retry-After",
+    function()
+    local sub = dir .. "/gone"
+    os.execute("mkdir -p " .. helpers.quote(sub))
+    local sb = assert(proc.start { "--data", sub .. "/state.json", "--users", "3" })
+    local c = client_for(sb)
+    local name = first_user(c)
+    os.execute("rm -rf " .. helpers.quote(sub))
+    local res, err = c:request { method = "DELETE", path = chats(name) }
+    assert.is_nil(res)
+    assert.equal(503, err.status)
+    assert.equal("5", err.headers["retry-after"])
+    assert(c:request { path = chats(name) }) -- not applied
+    c:close()
+    sb.kill()
+  end)
+
   it("keeps a change journalled after a torn line (a crash mid-write)", function()
     local sb = assert(proc.start { "--data", file, "--users", "4" })
     local c = client_for(sb)
