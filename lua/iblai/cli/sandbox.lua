@@ -109,8 +109,10 @@ function M.main(args, prog)
   end
   -- Making the org, where nearly all is kept, leaves generational collection in its "bad
   -- collection" mode, which lets the heap double before collecting: start it afresh, settled.
+  -- A minor collection every 1% of the heap keeps what a request allocates in the CPU's caches
+  -- (every 20% meant 17 MB at 20,000 users, and each route 20% slower than at 50 users).
   collectgarbage("incremental")
-  collectgarbage("generational", 20, 40)
+  collectgarbage("generational", 1, 40)
   collectgarbage("step")
   local line = export_line(sandbox, opts)
   if parsed.env_file then
