@@ -170,6 +170,7 @@ int luaopen_iblai_core(lua_State *L) {
   iblai_stream_open(L);
   open_session(L);
   luaL_newlib(L, funcs);
+  iblai_os_open(L);
   lua_pushliteral(L, IBLAI_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
