@@ -41,7 +41,7 @@ static int core_isatty(lua_State *L) {
     fd = fileno(file->f);
   } else {
     int isint = 0;
-    lua_Integer n = lua_tointegerx(L, 1, &isint);
+    lua_Integer n = lua_type(L, 1) == LUA_TNUMBER ? lua_tointegerx(L, 1, &isint) : -1;
     if (!isint || n < 0 || n > 1 << 20)
       return iblai_misuse(L, "isatty expects a file descriptor (0, 1, 2, ...) or a file, got %s", luaL_typename(L, 1));
     fd = (int)n;
