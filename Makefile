@@ -5,7 +5,8 @@
 # make bench      measure against a plain C libcurl loop (ratios, one run)
 # make lint       luacheck + a warning-clean C build
 # make install    PREFIX=/usr/local (DESTDIR honoured)
-# make regen      regenerate lua/iblai/operations from SPEC
+# make rock       a source rock of HEAD in build/rock (installs offline)
+# make regen      regenerate lua/iblai/operations and the editor definitions (types/) from SPEC
 # make man        regenerate doc/iblai.1 from the commands' own help
 # make docs       the API reference (LDoc): build/docs/index.html
 
@@ -108,6 +109,7 @@ bench:
 
 regen:
 	$(LUA) tools/gen_operations.lua $(SPEC) lua/iblai/operations
+	$(LUA) tools/gen_types.lua $(SPEC) types
 
 man: $(PROGRAM)
 	$(PROGRAM) tools/gen_man.lua > doc/iblai.1.tmp && mv doc/iblai.1.tmp doc/iblai.1
