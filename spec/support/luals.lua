@@ -143,7 +143,8 @@ end
 -- Reads the files (path -> text): returns the facts, or raises at the first bad line with its file
 -- and line number.
 function M.check(files)
-  local facts = { classes = {}, aliases = {}, fields = {}, used = {}, functions = {}, overloads = {}, metas = {} }
+  local facts = { classes = {}, aliases = {}, fields = {}, used = {}, functions = {}, overloads = {}, metas = {},
+    docs = {}, field_files = {} }
   local function use(names, where)
     for n in pairs(names) do facts.used[n] = facts.used[n] or where end
   end
@@ -174,6 +175,7 @@ function M.check(files)
             if facts.classes[name] and name ~= "iblai.Client" then error("class " .. name .. " is defined twice", 0) end
             facts.classes[name] = facts.classes[name] or where
             facts.fields[name] = facts.fields[name] or {}
+            facts.field_files[name] = facts.field_files[name] or path
             class = name
           elseif tag == "field" then
             assert(class, "a field outside a class")
@@ -186,7 +188,8 @@ function M.check(files)
             local names, tail = M.parse_type(after)
             check_rest(tail, "field " .. fname)
             use(names, where)
-            facts.fields[class][fname] = { optional = optional, type = after:sub(1, #after - #tail):match("^%s*(.-)%s*$") }
+            facts.fields[class][fname] = { optional = optional, type = after:sub(1, #after - #tail):match("^%s*(.-)%s*$"),
+              doc = tail:match("^%s*(.-)%s*$") }
           elseif tag == "alias" then
             local name, type_text = rest:match("^([%a_][%w_.]*)%s*(.*)$")
             assert(name, "an alias needs a name")
@@ -230,6 +233,10 @@ function M.check(files)
           table.insert(facts.aliases[alias].values, type_text)
         elseif line:match("^%-%-") or line:match("^%s*$") then
           alias = nil -- a comment or doc text; an empty line ends a class
+          if line:match("^%-%-%-[^%-]") then
+            facts.docs[path] = facts.docs[path] or {}
+            table.insert(facts.docs[path], line:sub(4))
+          end
           if line:match("^%s*$") then class = nil end
         else
           alias, class = nil, nil
