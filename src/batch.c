@@ -239,10 +239,12 @@ static int drive(lua_State *L, iblai_group *g, int until) {
       return LUA_ERRRUN;
     }
     if (progressed) continue; /* a slot is free or a retry may be due: go round without waiting */
-    int timeout_ms = 1000;
+    iblai_run_pending_hook(L); /* a Ctrl-C under lua5.4 raises here; the caller clears g */
+    const int slice_ms = (int)(IBLAI_WAIT_SLICE * 1000);
+    int timeout_ms = slice_ms;
     if (wake < INFINITY) {
       double ms = ceil((wake - iblai_now()) * 1000);
-      timeout_ms = ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
+      timeout_ms = ms < 0 ? 0 : ms > slice_ms ? slice_ms : (int)ms;
     }
     if (timeout_ms > 0 || s->running > 0) curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);
   }

@@ -10,8 +10,7 @@
  *   session.c              options (declared once, as data), curl handles, the handle pool
  *   transfer.c             one request: reading it, each attempt, what follows an answer
  *   batch.c                groups of transfers and the loop that drives the multi handle
- *   stream.c core.c        what Lua sees: Stream, Session methods, the module table
- *   filelock.c             locking and syncing an open Lua file (the workflows' journals)
+ *   stream.c os.c core.c   what Lua sees: Stream, the OS primitives, Session methods, the module table
  *
  * Ownership, which is what keeps the loop safe from Lua code it calls back (log and sleep
  * hooks, and finalizers the GC runs meanwhile):
@@ -92,8 +91,6 @@ void iblai_error_from_response(lua_State *L, int response, const char *text, siz
 
 /* ---- numbers.c ---- */
 int iblai_integralize(lua_State *L);
-int iblai_file_lock(lua_State *L);
-int iblai_file_sync(lua_State *L);
 
 /* ---- headers.c ---- */
 /* Pushes a headers table that parses the raw block (the status line first) when first read. */
@@ -229,6 +226,9 @@ void iblai_reclaim(lua_State *L, iblai_session *s, int sidx); /* resets dead cor
 void iblai_group_run(lua_State *L, iblai_group *g, int until);
 /* Cancels and frees every group of the session (closing it). */
 void iblai_groups_release(iblai_session *s);
+
+/* ---- os.c: core.sleep, core.isatty, core.mkdir (no shell) ---- */
+void iblai_os_open(lua_State *L); /* adds them to the module table on top */
 
 /* ---- stream.c ---- */
 int iblai_stream_new(lua_State *L); /* session:stream{concurrency=} */

@@ -376,6 +376,9 @@ static int do_restrict(lua_State *L) {
     lua_pushcfunction(L, iblai_sleep_lua);
     lua_setfield(L, -2, "sleep");
   }
+  lua_pop(L, 1);
+  if (lua_getfield(L, -1, "iblai.core") == LUA_TTABLE) /* directories only where files may go */
+    set_guarded(L, lua_gettop(L), "mkdir", GUARD_ARG1);
   lua_settop(L, tpl);
   curate_libraries(L, g);
   curate_base(L, g, tpl);

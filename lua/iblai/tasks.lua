@@ -14,19 +14,11 @@ local M = {}
 --- Defaults: seconds until giving up, first interval, the largest interval, the growth factor.
 M.DEFAULTS = { deadline = 600, interval = 1, max_interval = 15, factor = 1.5 }
 
-local SLEEP_SLICE = 0.25 -- a Ctrl-C is noticed between slices
-
---- Sleeps for `seconds` (in short slices, so Ctrl-C stops it at once).
+--- Sleeps for `seconds` on the monotonic clock (core.sleep: Ctrl-C stops it at once, with the
+-- error "interrupted!").
 -- @param seconds number
 function M.sleep(seconds)
-  local stop = core.now() + seconds
-  while true do
-    local left = stop - core.now()
-    if left <= 0.001 then return end
-    local pipe = io.popen(("exec sleep %.3f"):format(math.min(left, SLEEP_SLICE)))
-    if not pipe then return end
-    pipe:close()
-  end
+  core.sleep(seconds)
 end
 
 --- The default reading of a poll's answer, as the API's download tasks answer: a body holding

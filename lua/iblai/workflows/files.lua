@@ -1,10 +1,8 @@
 --- Files the workflows write: whole or not at all, under names any username can map to.
 -- @module iblai.workflows.files
-local M = {}
+local core = require "iblai.core"
 
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local M = {}
 
 --- The file name for a username: bytes other than letters, digits and `.`, `_`, `-`, `@`, `+`
 -- become %XX (so `a/b` is `a%2Fb`), and so does a leading dot (no hidden files, no `..`).
@@ -69,7 +67,7 @@ function M.writable_dir(dir)
   local probe = dir .. "/.iblai-write-test.partial"
   local f = io.open(probe, "wb")
   if not f then
-    os.execute("mkdir -p -- " .. quote(dir) .. " 2>/dev/null")
+    core.mkdir(dir, true) -- what it could not make, the second open tells
     local err
     f, err = io.open(probe, "wb")
     if not f then
