@@ -229,6 +229,14 @@ describe("memory_reset.run", function()
       assert.is_nil(users[1] == "a" and users[1] or nil) -- the torn entry of a is never read as done
       os.remove(path)
     end
+    -- a crash of the machine can leave NUL bytes where the last lines were being written
+    local path = wf.write(os.tmpname(), whole .. ("\0"):rep(100))
+    local j = assert(Journal.open(path, header))
+    assert.equal(1, #j.entries)
+    assert(j:append { user = "c", store = "edx", deleted = 0 })
+    j:close()
+    assert.equal(2, #assert(Journal.read(path, header)))
+    os.remove(path)
   end)
 
   it("journals each finished (user, store), skips them on a rerun, and ignores a torn last line", function()
@@ -258,6 +266,18 @@ describe("memory_reset.run", function()
     assert.equal("hello\n", wf.read(other))
     os.remove(other)
     os.remove(path)
+  end)
+end)
+
+describe("usernames shown on a line", function()
+  local users = require "iblai.workflows.users"
+
+  it("escape what would change how the line reads, and cut long ones on a character", function()
+    assert.equal("a\\x0Ab\\x1B[2Jc", users.display("a\nb\27[2Jc"))
+    assert.equal("evil\\u{202E}txt.exe \\u{2028}x\\u{2066}", users.display("evil\u{202E}txt.exe \u{2028}x\u{2066}"))
+    assert.equal("jos\u{E9}", users.display("jos\u{E9}"))
+    local long = users.display(("\u{E9}"):rep(40))
+    assert.equal(("\u{E9}"):rep(30) .. "... (80 bytes)", long)
   end)
 end)
 
@@ -341,13 +361,19 @@ describe("memory_reset.run against a server that lies", function()
     assert.equal(7, result.users)
     local reasons = {}
     for _, f in ipairs(result.failed) do
-      reasons[f.error] = (reasons[f.error] or 0) + 1
+      local key = (f.user:sub(1, 1) == "(" and f.user or "") .. ": " .. f.error
+      reasons[key] = (reasons[key] or 0) + 1
       assert.is_nil(f.remaining)
     end
+    local nothing = "; nothing was sent for it"
     assert.same({
-      ["the username 'bad\\x0Aname' holds a control character; nothing was sent for it"] = 5,
-      ["a username cannot be empty; nothing was sent for it"] = 3 * 5, -- "", null and a missing one
-      ["a username of 600 bytes is too long (at most 500); nothing was sent for it"] = 5,
+      [": the username 'bad\\x0Aname' holds a control character" .. nothing] = 5,
+      ["(user 3 of the listing): the users listing gave this user an empty username" .. nothing] = 5,
+      [": a username of 600 bytes is too long (at most 500)" .. nothing] = 5,
+      ["(user 5 of the listing, id 5, email no-username@example.com): the users listing gave this user no username"
+        .. nothing] = 5,
+      ["(user 6 of the listing): the users listing gave this user a username that is not a string (null)" .. nothing]
+        = 5,
     }, reasons)
     assert.equal(2 * 5, result.verified_empty)
     for _, url in ipairs(sent) do
@@ -373,6 +399,36 @@ describe("memory_reset.run against a server that lies", function()
     assert.equal(0, result.verified_empty)
     assert.equal(0, result.deleted.edx)
     assert.equal(23, result.failed[1].remaining)
+  end)
+
+  it("counts what it deleted once each, also when a read lags or a delete was done but answered 500", function()
+    local result = assert(reset.run(client, { users = { "stale", "delafter", "dupids" }, stores = { "edx" },
+      page_size = 10 }))
+    assert.same({}, result.failed)
+    assert.equal(3 * 23, result.deleted.edx)
+    assert.equal(3, result.verified_empty)
+    assert.equal(0, result.already_empty)
+    local held = state()
+    for _, u in ipairs { "stale", "delafter", "dupids" } do assert.equal(0, held[u].edx, u) end
+  end)
+
+  it("fails a listing it cannot read to its end: an empty page that links on, or one that never ends", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local max = reset.MAX_ITEMS
+    reset.MAX_ITEMS = 200
+    local result = assert(reset.run(client, { users = { "hollow", "forever" }, stores = { "edx" }, page_size = 10,
+      journal = path }))
+    reset.MAX_ITEMS = max
+    assert.equal(2, #result.failed)
+    local why = {}
+    for _, f in ipairs(result.failed) do why[f.user] = f.error end
+    assert.matches("could not list it: .*page 1 is empty but names a next page", why.hollow)
+    assert.matches("could not list it: the listing did not end after 200 items", why.forever)
+    assert.equal(0, result.verified_empty)
+    assert.equal(1, wf.lines(path)) -- the header alone
+    assert.equal(23, state().hollow.edx)
+    os.remove(path)
   end)
 
   it("deletes again what arrived meanwhile, until a fresh listing is empty", function()
@@ -482,6 +538,7 @@ describe("iblai memory-reset", function()
     usage_error({ "memory-reset", "--user", "jane", "--journal", "/dev/zero" }, "is not an iblai memory%-reset journal")
     usage_error({ "memory-reset", "--user", "jane", "--journal", dir .. "/no/such/dir/j" }, "cannot write the journal")
     usage_error({ "memory-reset", "--user", "jane", "--journal", long }, "is not an iblai memory%-reset journal")
+    usage_error({ "memory-reset", "--user", "jane", "--journal", "/dev/null" }, "cannot sync the journal /dev/null")
     usage_error({ "memory-reset", "--all" }, "pass %-%-yes")
     usage_error({ "memory-reset", "--all", "--user", "jane" }, "not both")
     usage_error({ "memory-reset" }, "say whose")

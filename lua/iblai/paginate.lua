@@ -25,7 +25,7 @@ end
 -- when the link has none (DRF drops the parameter from links to the first page); false when the
 -- parameter is not a whole number; nil when there is no link.
 local function link_param(link, name, absent)
-  if type(link) ~= "string" then return nil end
+  if type(link) ~= "string" or link == "" then return nil end
   for k, v in (link:match("%?([^#]*)") or ""):gmatch("([^&=]+)=?([^&]*)") do
     if k == name then return math.tointeger(tonumber(v)) or false end
   end
@@ -195,12 +195,25 @@ function M.walker(client, op, params, opts)
     stream:close()
   end
 
+  -- The next link or page number a page gives, or nil when it gives none (null, or an empty
+  -- link); a page number written as a string of digits is read as the number.
+  local function next_of(body)
+    local nxt = kind.next_url and kind.next_url(body)
+    if kind.page and not kind.next_url and body.next_page ~= nil then
+      nxt = body.next_page
+      if type(nxt) == "string" and nxt:find("^%d+$") then nxt = tonumber(nxt) end
+    end
+    if nxt == json.null or nxt == "" then return nil end
+    return nxt
+  end
+
   -- Follows the next link or page number of a page whose envelope does not tell the total.
   local function follow(res, body, count)
-    local nxt = kind.next_url and kind.next_url(body)
-    if kind.page and not kind.next_url and body.next_page ~= nil then nxt = body.next_page end
-    if nxt == nil or nxt == json.null or count == 0 then
+    local nxt = next_of(body)
+    if nxt == nil then
       self.done = true
+    elseif count == 0 then
+      return fail_after(("page %d is empty but names a next page; the walk stops"):format(self.delivered), res.url)
     elseif type(nxt) == "number" then
       local page = int(nxt)
       if not page or page < 1 then
@@ -222,7 +235,10 @@ function M.walker(client, op, params, opts)
         return fail_after(("the next page is on another origin (%s); the walk stops so the key is not sent there")
           :format(tostring(core.origin(url) or url)), res.url)
       end
+      -- a page number, or an offset (kept apart from page numbers), seen again is the same page
       local page = kind.page and link_param(url, kind.page, 1)
+      local offset = kind.offset and link_param(url, kind.offset, 0)
+      if offset then page = "offset " .. offset end
       if self.seen[url] or (page and self.seen[page]) then
         return fail_after("the next link repeats an earlier page; the walk stops instead of looping", url)
       end
@@ -239,7 +255,9 @@ function M.walker(client, op, params, opts)
   local function learn(res, body, count)
     self.seen[res.url] = true
     if kind.page then self.seen[start_page] = true end
+    if kind.offset then self.seen["offset " .. start_offset] = true end
     local total_items = int(body.count)
+    self.count = total_items
     -- a server that gives fewer items than asked, on a page that is not the last, caps the size
     local before = kind.offset and start_offset or (start_page - 1) * (size or 0) -- items ahead of this page
     local capped = size and count > 0 and count < size and total_items and total_items - before > count
@@ -269,11 +287,11 @@ function M.walker(client, op, params, opts)
     local what = kind.offset and "offset" or "page"
     if kind.neighbours then
       local nxt, prev = kind.neighbours(body)
-      if nxt ~= nil and int(nxt) ~= after then
+      if nxt ~= nil and int(tonumber(nxt)) ~= after then
         return ("the %s at %s %d names %s %s as the next one, not %d"):format(what, what, at, what, tostring(nxt), after)
       end
       -- some servers link back to the first page from every page: only a link forward is wrong
-      if prev ~= nil and (int(prev) == nil or int(prev) >= at) then
+      if prev ~= nil and (int(tonumber(prev)) == nil or int(tonumber(prev)) >= at) then
         return ("the %s at %s %d names %s %s as the one before it"):format(what, what, at, what, tostring(prev))
       end
       if prev ~= nil and before == nil then
@@ -282,7 +300,7 @@ function M.walker(client, op, params, opts)
       end
     end
     local current = kind.current and kind.current(body)
-    if current ~= nil and int(current) ~= at then
+    if current ~= nil and current ~= json.null and int(tonumber(current)) ~= at then
       return ("page %d says it is page %s"):format(at, tostring(current))
     end
   end
@@ -290,15 +308,32 @@ function M.walker(client, op, params, opts)
   -- After the last page the total announced: a next link on it means the total was short (items
   -- arrived, or the count is wrong), so the walk goes on by the links instead of stopping.
   local function past_total(res, body, count)
-    local nxt = kind.next_url and kind.next_url(body)
-    if kind.neighbours and not kind.next_url then nxt = (kind.neighbours(body)) end
-    if nxt == nil or nxt == json.null or count == 0 then
+    if next_of(body) == nil then
       self.done = true
       return
     end
-    for k = 1, self.last do self.seen[start_page + k - 1] = true end
+    for k = 1, self.last do
+      if kind.offset then self.seen["offset " .. (start_offset + (k - 1) * size)] = true end
+      if kind.page then self.seen[start_page + k - 1] = true end
+    end
     self.last = nil
     follow(res, body, count)
+  end
+
+  -- Why a page contradicts what the listing said of itself before, or nil: a first page with
+  -- nothing on it while the count says there is, or a count that changed since the first page
+  -- (the listing changed while it was read, so pages asked for by number shifted).
+  local function contradicts(body, count)
+    local total = int(body.count)
+    if self.delivered == 1 then
+      local ahead = kind.offset and start_offset or (start_page - 1) * (size or 0)
+      if count == 0 and total and total > ahead then
+        return ("page 1 is empty although the listing says it holds %d items"):format(total)
+      end
+    elseif total and self.count and total ~= self.count then
+      return ("the listing changed while it was read (page 1 said %d items, page %d says %d); read it again")
+        :format(self.count, self.delivered, total)
+    end
   end
 
   -- The next page and its items, or nil at the end, or nil and the Error that ended the walk
@@ -332,13 +367,18 @@ function M.walker(client, op, params, opts)
     end
     self.before = list
     if self.delivered == 1 then learn(res, body, count) end
+    local why = contradicts(body, count)
+    if why then
+      fail_after(why .. "; the walk stops", res.url)
+      return nil, self.failed
+    end
     if self.last then
       if count == 0 and self.delivered < self.last then
         fail_after(("page %d is empty although the listing said it has %d pages; the walk stops")
           :format(self.delivered, self.last), res.url)
         return nil, self.failed
       end
-      local why = misplaced(self.delivered, body, count)
+      why = misplaced(self.delivered, body, count)
       if why then
         fail_after(why .. ": the server did not answer with the page asked for; the walk stops", res.url)
         return nil, self.failed

@@ -2,11 +2,16 @@
 -- way (by username), for the memory-reset specs. Run as `iblai spec/support/memory_server.lua`;
 -- prints "port N pid P". GET /_state tells what each user really holds, bypassing every lie.
 --   nocount    edX pages carry next links but no count
---   lowcount   edX pages say count 3 whatever they hold
+--   lowcount   edX pages say count 3 while they hold more
 --   sticky     edX deletes answer 204 and delete nothing
 --   growing    one new edX record arrives after the first listing is read
 --   keyless    one ai-mentor memory has neither unique_id nor name
 --   ghostchat  the all-chats memory answers 204 to its delete and stays
+--   stale      the first edX listing after a delete still shows what was there before (a lagging replica)
+--   delafter   edX deletes are done but answered 500; deleting again answers 404
+--   dupids     each edX page after the first repeats the last record of the page before
+--   hollow     the first edX page is empty but links to a second one, and there is no count
+--   forever    the edX listing never ends: a next link and new records on every page, a count of 5
 -- Any other username holds a few items in every store, and behaves.
 local httpd = require "iblai.httpd"
 local json = require "iblai.json"
@@ -15,6 +20,7 @@ local EDX = 23 -- edX records of each user: several pages at any page size under
 
 local stores = {} -- username -> { edx = {ids}, mentor = {items}, profile = {items}, chats = bool, prompt = bool, next_id }
 local listed = {} -- username -> how many edX listings were answered
+local before = {} -- username -> the edX ids before the first delete, for "stale"
 
 local function holdings(user)
   local h = stores[user]
@@ -73,16 +79,45 @@ local function edx_list(req, user, h)
     h.edx[#h.edx + 1] = h.next_id -- arrived while the first deletes were going on
     h.next_id = h.next_id + 1
   end
+  local ids = h.edx
+  if user == "stale" and before.stale and not before.shown then
+    ids = before.stale
+    before.shown = num(req.query.page, 1) == 1 and "page 1" or true
+  end
   local items = {}
-  for i, id in ipairs(h.edx) do items[i] = { id = id, user = user } end
+  for i, id in ipairs(ids) do items[i] = { id = id, user = user } end
   local count = #items
-  if user == "nocount" then count = nil elseif user == "lowcount" then count = 3 end
-  return page_of(req, items, count)
+  if user == "nocount" then count = nil elseif user == "lowcount" then count = math.min(3, count) end
+  if user == "hollow" then
+    if num(req.query.page, 1) == 1 then
+      return reply(200, { results = json.empty_array, previous = json.null,
+        next = "http://" .. req.headers.host .. req.path .. "?page=2&page_size=" .. num(req.query.page_size, 10) })
+    end
+    req.query.page = tostring(num(req.query.page, 1) - 1)
+    count = nil
+  end
+  if user == "forever" then
+    local page, fresh = num(req.query.page, 1), {}
+    for i = 1, num(req.query.page_size, 10) do
+      fresh[i] = { id = h.next_id }
+      h.next_id = h.next_id + 1
+    end
+    return reply(200, { count = 5, results = fresh, previous = json.null,
+      next = "http://" .. req.headers.host .. req.path .. "?page=" .. (page + 1) .. "&page_size=" .. #fresh })
+  end
+  local answer = page_of(req, items, count)
+  if user == "dupids" and num(req.query.page, 1) > 1 then
+    local page = json.decode(answer.body)
+    local size = num(req.query.page_size, 10)
+    table.insert(page.results, 1, items[(num(req.query.page, 1) - 1) * size])
+    answer = reply(200, page)
+  end
+  return answer
 end
 
 -- The org's users listing (next_page pages): usernames a reset cannot use among usable ones.
 local LISTED = { { username = "first" }, { username = "bad\nname" }, { username = "" }, { username = ("x"):rep(600) },
-  { email = "no-username@example.com" }, { username = json.null }, { username = "last" } }
+  { id = 5, email = "no-username@example.com" }, { username = json.null }, { username = "last" } }
 
 local function handle(req)
   local path, method = req.path, req.method
@@ -109,7 +144,10 @@ local function handle(req)
     local id = rest:match("^edx%-memory/(%d+)/$")
     if id and method == "DELETE" then
       if user == "sticky" then return reply(204) end
-      return remove(h.edx, function(v) return v == tonumber(id) end) and reply(204) or not_found()
+      if user == "stale" and not before.stale then before.stale = table.move(h.edx, 1, #h.edx, 1, {}) end
+      local gone = remove(h.edx, function(v) return v == tonumber(id) end)
+      if gone and user == "delafter" then return reply(500, { detail = "Internal server error." }) end
+      return gone and reply(204) or not_found()
     end
     if rest == "ai-user-profile-memory/" and method == "GET" then
       return reply(200, #h.profile > 0 and h.profile or json.empty_array)

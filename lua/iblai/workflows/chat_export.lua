@@ -142,9 +142,10 @@ function Run:loop()
   while true do
     local batch = {}
     while self.polls:count() + #batch < self.concurrency and next_user <= #self.users do
-      local user = self.users[next_user]
+      local listed = self.users[next_user]
+      local user = users_of.label(listed)
       next_user = next_user + 1
-      local path, why = users_of.check(user)
+      local path, why = users_of.check(listed)
       if path then path, why = M.path_for(self.out, user, self.format) else why = why .. "; nothing was sent for it" end
       if not path then
         self:finish(user, "failed", why)

@@ -13,11 +13,12 @@ Journal.__index = Journal
 
 -- A journal's text, or nil when there is no such file. A file that does not start like one
 -- (a device such as /dev/zero, a binary file) is read no further: its first bytes are enough.
+-- NUL bytes later on are what a crash of the machine can leave at the end: torn lines.
 local function read_all(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local head = f:read(4096)
-  if head == nil or (head:sub(1, 2) ~= '{"' and head ~= "") or head:find("\0", 1, true) then
+  if head == nil or (head:sub(1, 2) ~= '{"' and head ~= "") then
     f:close()
     return head or ""
   end
@@ -49,7 +50,7 @@ local function parse(text, path, header)
   for line in text:gmatch("([^\n]*)\n?") do
     n = n + 1
     local value = line ~= "" and json.decode(line)
-    local torn = value == nil and line:sub(1, 1) == "{"
+    local torn = value == nil and (line:sub(1, 1) == "{" or (headed and line:byte(1) == 0))
     if line == "" or torn then
       goto next_line -- blank, or torn: skipped
     end
@@ -121,6 +122,12 @@ function M.open(path, header)
   if not ok then
     f:close()
     return nil, ("cannot write the journal %s: %s"):format(path, tostring(werr))
+  end
+  -- a file that cannot be synced (such as /dev/null) is found out before any request
+  local synced, serr = core.sync_file(f)
+  if not synced then
+    f:close()
+    return nil, ("cannot sync the journal %s to disk (%s); give --journal a regular file"):format(path, serr)
   end
   return setmetatable({ path = path, file = f, entries = entries }, Journal)
 end

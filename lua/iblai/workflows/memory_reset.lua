@@ -15,6 +15,7 @@
 -- print(result.deleted.edx, result.verified_empty, #result.failed)
 local errors = require "iblai.errors"
 local json = require "iblai.json"
+local paginate = require "iblai.paginate"
 local Journal = require "iblai.workflows.journal"
 local stores_of = require "iblai.workflows.memory_stores"
 local users_of = require "iblai.workflows.users"
@@ -40,6 +41,10 @@ local PAGE_SIZE = 100 -- the most the listings allow
 
 --- How many rounds of deletes a (user, store) pair gets before what still remains is reported.
 M.PASSES = 3
+
+--- The most items one listing of a (user, store) is read to: a listing that has not ended by
+-- then (its next links go on and on) fails the pair instead of filling memory.
+M.MAX_ITEMS = 100000
 
 --- The header a journal of this reset must carry.
 -- @param client an iblai client
@@ -138,15 +143,17 @@ end
 --- Starts a user: its pairs not in the journal, and their first calls. A username that cannot
 -- be sent fails each of its pairs, with the reason.
 -- @local
-function Run:admit(user, add)
+function Run:admit(listed, add)
+  local user, usable, why = users_of.label(listed), users_of.check(listed)
   local u = { name = user, pairs = {} }
-  local usable, why = users_of.check(user)
   for _, store in ipairs(self.stores) do
     if usable and self.finished[user .. "\0" .. store] then
       self.result.resumed = self.result.resumed + 1
       self:emit { type = "pair", user = user, store = store, status = "skipped" }
     else
-      local pair = { user = user, store = store, ids = {}, deleted = 0, failures = {}, passes = 0 }
+      -- ours: the keys this run sent a delete for that may have deleted it (true for a single
+      -- record), true when acknowledged, false when it failed (the item may be gone all the same)
+      local pair = { user = user, store = store, ids = {}, deleted = 0, failures = {}, passes = 0, ours = {} }
       u.pairs[#u.pairs + 1] = pair
       local s = M.STORE[store]
       local function first(body, err) pair.answer, pair.answer_err = body, err end
@@ -179,7 +186,19 @@ function Run:items(pair, body)
   local more = (type(body.next) == "string" and body.next ~= "") or (math.tointeger(body.count) or 0) > #list
   if not more then return list end
   local call = self:reading(pair)
-  return self.client:collect(call[1], call[2])
+  local walk, err = paginate.walker(self.client, self.client:operation(call[1]), call[2])
+  if not walk then return nil, err end
+  local _ <close> = walk
+  local all = {}
+  while true do
+    local page, failed, items = walk.next()
+    if failed then return nil, failed end
+    if not page then return all end
+    table.move(items, 1, #items, #all + 1, all)
+    if #all > M.MAX_ITEMS then
+      return nil, ("the listing did not end after %d items; it is not read further"):format(M.MAX_ITEMS)
+    end
+  end
 end
 
 --- What a fresh read of a pair's store says: a list of the keys to delete and how many items
@@ -195,12 +214,40 @@ function Run:held(pair, body, err)
   if err then return nil, err end
   local items, ierr = self:items(pair, body)
   if not items then return nil, ierr end
-  local keys = {}
+  local keys, seen = {}, {}
   for _, item in ipairs(items) do
     local key = type(item) == "table" and s.key(item)
-    if key ~= nil and key ~= json.null then keys[#keys + 1] = key end
+    if key ~= nil and key ~= json.null and not seen[key] then -- an item listed twice is deleted once
+      seen[key] = true
+      keys[#keys + 1] = key
+    end
   end
   return keys, #items
+end
+
+--- Recounts what this run deleted of a pair from a read of it: the items a delete of ours was
+-- sent for and not refused as already gone (404), acknowledged or failed (a delete can be done
+-- and still answered 500), that the read no longer shows. A record that answered 404 was deleted
+-- by someone else.
+-- @local
+function Run:recount(pair, keys, n)
+  local gone, single = 0, M.STORE[pair.store].single
+  if not keys then -- the read failed: what the server acknowledged stands
+    for _, acknowledged in pairs(pair.ours) do gone = gone + (acknowledged and 1 or 0) end
+  elseif single then
+    -- a failed delete counts only of a record a read of this run showed (the first call was a delete)
+    local ours = pair.ours[true] or (pair.ours[true] == false and pair.shown)
+    gone = (ours and n == 0) and 1 or 0
+    pair.shown = pair.shown or n > 0
+  else
+    local present = {}
+    for _, key in ipairs(keys) do present[key] = true end
+    for key in pairs(pair.ours) do
+      if not present[key] then gone = gone + 1 end
+    end
+  end
+  self.result.deleted[pair.store] = self.result.deleted[pair.store] + gone - pair.deleted
+  pair.deleted = gone
 end
 
 --- A pair's store has just been read (first listed, or checked after deletes): done when empty,
@@ -208,16 +255,7 @@ end
 -- @local
 function Run:after_read(pair, body, err)
   local keys, n = self:held(pair, body, err)
-  if keys and pair.acked then
-    -- a delete the server acknowledged that did not happen: not counted as deleted
-    local back = 0
-    for _, key in ipairs(keys) do
-      if pair.acked[key] or M.STORE[pair.store].single then back = back + 1 end
-    end
-    pair.deleted = pair.deleted - back
-    self.result.deleted[pair.store] = self.result.deleted[pair.store] - back
-  end
-  pair.acked = nil
+  self:recount(pair, keys, n)
   if not keys then
     local what = pair.passes == 0 and "could not list it" or "could not check that it is empty"
     return self:finish_pair(pair, ("%s: %s"):format(what, say(n)))
@@ -242,6 +280,15 @@ function Run:after_read(pair, body, err)
   pair.ids, pair.failures, pair.passes, pair.deleting = keys, {}, pair.passes + 1, true
 end
 
+--- What a delete's answer says of its item: ours unless a 404 says it was already gone (the
+-- next read tells whether it really went); an error is also a failure.
+-- @local
+function Run:answered(pair, key, err)
+  if is_404(err) then return end
+  pair.ours[key] = pair.ours[key] or err == nil -- true once acknowledged
+  if err then pair.failures[#pair.failures + 1] = err end
+end
+
 --- After a user's first calls: what each pair found, and what happens next. When every answer
 -- was a 404, asks whether the user exists before calling it "nothing stored".
 -- @local
@@ -263,12 +310,7 @@ function Run:after_first(u)
         pair.verify = true -- only single records answered, all 404: ask whether the user exists
       end
     elseif s.single and not self.dry_run then
-      if not err then
-        pair.deleted, pair.acked = 1, {}
-        self.result.deleted[pair.store] = self.result.deleted[pair.store] + 1
-      elseif not is_404(err) then
-        pair.failures[1] = err
-      end
+      self:answered(pair, true, err)
       pair.checking = true -- read whether the record is still there
     else
       self:after_read(pair, pair.answer, err)
@@ -286,19 +328,13 @@ function Run:next_calls(u, add)
   for _, pair in ipairs(u.pairs) do
     local s = M.STORE[pair.store]
     if pair.deleting then
-      pair.deleting, pair.pending, pair.acked = false, #pair.ids, {}
+      pair.deleting, pair.pending = false, #pair.ids
       for _, key in ipairs(pair.ids) do
         local call = s.single and { s.delete, { org = self.org, user_id = u.name } }
           or { s.delete, { org = self.org, user_id = u.name, [s.param] = key } }
         add(call, function(_, err)
           pair.pending = pair.pending - 1
-          if err == nil then
-            pair.acked[key] = true
-            pair.deleted = pair.deleted + 1
-            self.result.deleted[pair.store] = self.result.deleted[pair.store] + 1
-          elseif not is_404(err) then -- a 404 means it is already gone; the check tells
-            pair.failures[#pair.failures + 1] = err
-          end
+          self:answered(pair, s.single or key, err)
           if pair.pending == 0 then pair.checking = true end
         end)
       end
@@ -373,8 +409,10 @@ function Run:loop()
     if self.abort or (#calls == 0 and #admitted == 0) then break end
     if #calls > 0 then
       local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
-      if hopeless(errs, #calls) then
-        self.abort = errs[1] -- nothing got through: stop rather than fail every user the same way
+      -- nothing got through: stop rather than fail every user the same way; a few calls failing
+      -- together tell no outage, and their pairs fail on their own
+      if #calls >= 4 and hopeless(errs, #calls) then
+        self.abort = errs[1]
         break
       end
       for i = 1, #calls do handlers[i](results[i], errs[i]) end
@@ -421,8 +459,8 @@ end
 --   resumed = pairs skipped because the journal had them; with dry_run also would_delete
 --   (counts per store) and plan ({user, store, ids} per pair) }; or nil and an Error when the run
 --   could not start (bad options, an unusable journal, the users listing failed) or the journal
---   could not be written, or no request of a round reached the service or was let in with the
---   key (the run stops: rerun with the same journal once that is fixed)
+--   could not be written, or no request of a round (of 4 or more) reached the service or was let
+--   in with the key (the run stops: rerun with the same journal once that is fixed)
 function M.run(client, opts)
   opts = opts or {}
   local stores, why = M.check_stores(opts.stores)
