@@ -70,7 +70,8 @@ int iblai_debug_redacted(CURL *h, curl_infotype type, char *data, size_t size, v
 int iblai_method_idempotent(const char *method);
 /* Why a failure may be retried ("HTTP 503", "connection failed", ...), or NULL if it may not. */
 const char *iblai_retry_reason(CURLcode rc, long status, int too_large);
-double iblai_backoff(uint64_t *rng, int attempt, double base, double cap);
+/* Seconds to wait before retry number attempt; hinted: the server's Retry-After, or < 0 for none. */
+double iblai_retry_delay(uint64_t *rng, int attempt, double base, double cap, double hinted, double hint_cap);
 double iblai_parse_retry_after(const char *value, long now);
 uint64_t iblai_rng_next(uint64_t *state);
 

@@ -555,11 +555,10 @@ void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
   int allowed = t->retry_unsafe || iblai_method_idempotent(t->method);
   if (!t->retry_reason || !allowed || t->attempts > t->max_retries) return;
 
-  double delay = iblai_backoff(&s->rng, t->attempts, s->backoff_base, s->backoff_max);
   char *hint = rc == CURLE_OK ? raw_header(&t->head_in, "retry-after") : NULL;
   double hinted = iblai_parse_retry_after(hint, (long)time(NULL));
   free(hint);
-  if (hinted >= 0) delay = hinted < s->retry_after_max ? hinted : s->retry_after_max;
+  double delay = iblai_retry_delay(&s->rng, t->attempts, s->backoff_base, s->backoff_max, hinted, s->retry_after_max);
   t->attempts++;
   t->state = T_WAITING;
   t->delay = delay;
