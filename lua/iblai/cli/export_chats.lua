@@ -9,8 +9,9 @@ local M = {}
 --- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
   local p = argparse(prog, "Export the chat history of users: start an export task per user, poll it with "
-    .. "growing intervals until the history is ready, and write it to DIR/<username>.json (or .csv). Files "
-    .. "are written whole or not at all; a user whose file exists is skipped, so a rerun finishes the rest.")
+    .. "growing intervals until the history is ready, and write it to DIR/<username>.json (or .csv): the "
+    .. "server's bytes as they came, streamed to disk. Files are written whole or not at all; a user whose "
+    .. "file exists is skipped, so a rerun finishes the rest.")
   p:help_max_width(100)
   command.add_options(p)
   p:option("--out", "The directory for the files (created when missing)."):argname("DIR")
