@@ -27,7 +27,7 @@ B         := build
 OBJ       := $(B)/obj
 CMOD      := $(B)/lib/lua/iblai
 CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
-             src/error.c src/numbers.c src/util.c src/json.c src/headers.c \
+             src/error.c src/numbers.c src/util.c src/json.c src/headers.c src/filelock.c \
              src/jsoncheck.c src/sink.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
 # The embedding API of libiblai: the preloaded modules, restricted mode, host hooks.

@@ -12,6 +12,7 @@
  *   transfer.c             one request: reading it, each attempt, what follows an answer
  *   batch.c                groups of transfers and the loop that drives the multi handle
  *   stream.c core.c        what Lua sees: Stream, Session methods, the module table
+ *   filelock.c             locking and syncing an open Lua file (the workflows' journals)
  *
  * Ownership, which is what keeps the loop safe from Lua code it calls back (log and sleep
  * hooks, and finalizers the GC runs meanwhile):
@@ -130,6 +131,8 @@ void iblai_error_from_response(lua_State *L, int response, const char *text, siz
 
 /* ---- numbers.c ---- */
 int iblai_integralize(lua_State *L);
+int iblai_file_lock(lua_State *L);
+int iblai_file_sync(lua_State *L);
 
 /* ---- headers.c ---- */
 /* Pushes a headers table that parses the raw block (the status line first) when first read. */

@@ -153,7 +153,8 @@ function Run:loop()
     while self.polls:count() + #batch < self.concurrency and next_user <= #self.users do
       local user = self.users[next_user]
       next_user = next_user + 1
-      local path, why = M.path_for(self.out, user, self.format)
+      local path, why = users_of.check(user)
+      if path then path, why = M.path_for(self.out, user, self.format) else why = why .. "; nothing was sent for it" end
       if not path then
         self:finish(user, "failed", why)
       elseif not self.force and files.exists(path) then

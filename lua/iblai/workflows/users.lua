@@ -5,6 +5,20 @@ local M = {}
 --- The longest username accepted (the API's username fields hold at most 500 characters).
 M.MAX_LENGTH = 500
 
+--- A username as it can be shown on one line: control characters as \xNN, and cut after 60
+-- bytes (on a character boundary) with how long it is.
+-- @param name string
+-- @return string
+function M.display(name)
+  local shown = name:gsub("%c", function(c) return ("\\x%02X"):format(c:byte()) end)
+  if #shown > 60 then
+    local cut = 60
+    while cut > 0 and (shown:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+    shown = ("%s... (%d bytes)"):format(shown:sub(1, cut), #name)
+  end
+  return shown
+end
+
 --- Checks one username.
 -- @param name string
 -- @return true, or nil and a message saying what is wrong
@@ -13,7 +27,7 @@ function M.check(name)
   if #name > M.MAX_LENGTH then
     return nil, ("a username of %d bytes is too long (at most %d)"):format(#name, M.MAX_LENGTH)
   end
-  if name:find("%c") then return nil, ("the username %q holds a control character"):format(name) end
+  if name:find("%c") then return nil, ("the username '%s' holds a control character"):format(M.display(name)) end
   return true
 end
 
@@ -75,7 +89,9 @@ function M.read(path)
   return M.parse(text, name)
 end
 
---- Every username of an org, from the platform users listing (every page).
+--- Every username of an org, from the platform users listing (every page), as listed: those
+-- M.check refuses too, so that a workflow accounts for every user (one without a username is
+-- given as "").
 -- @param client an iblai client
 -- @param org string the org key (platform_key)
 -- @return list of usernames, or nil and an Error
@@ -83,13 +99,15 @@ function M.of_org(client, org)
   local users, err = client:collect("core_platform_users_retrieve", { platform_key = org })
   if not users then return nil, err end
   local names = {}
-  for _, u in ipairs(users) do
-    if type(u.username) == "string" and M.check(u.username) then names[#names + 1] = u.username end
+  for i, u in ipairs(users) do
+    local name = type(u) == "table" and u.username
+    names[i] = type(name) == "string" and name or ""
   end
   return names
 end
 
---- The users of `lists`, in order, each once, without those of `exclude`.
+--- The users of `lists`, in order, each once (but every empty one, each a user without a
+-- username), without those of `exclude`.
 -- @param lists list of lists of usernames
 -- @param exclude list of usernames (or nil)
 -- @return list of usernames
@@ -99,7 +117,7 @@ function M.select(lists, exclude)
   for _, list in ipairs(lists) do
     for _, name in ipairs(list) do
       if not skip[name] then
-        skip[name] = true
+        skip[name] = name ~= ""
         out[#out + 1] = name
       end
     end
