@@ -391,8 +391,8 @@ end)
 -- A route script under which the poll of each user named in `answers` is not ready once, then
 -- answers that user's `body` (Content-Type `ctype`, JSON by default) byte for byte. A user's
 -- `plan` says what the hits after the first do before that: "cut" (the body stops halfway, the
--- connection closes), "503"; `always` what every hit does once the plan is done. With no answers, the poll is the sandbox's own, and `size` its
--- export_size.
+-- connection closes), "503"; `always` what every hit does once the plan is done. With no
+-- answers, the poll is the sandbox's own, and `size` its export_size.
 local function answers_script(answers, size)
   local rows = {}
   for user, a in pairs(answers) do
@@ -599,6 +599,29 @@ describe("the --out directory", function()
     result = assert(export.run(client, { users = { "ghost", user }, out = parent .. "/a/b", poll_initial = 0.01 }))
     assert.equal(1, result.exported)
     assert.same({ user .. ".json" }, wf.ls(parent .. "/a/b"))
+  end)
+
+  it("is written by one run at a time: a second is refused while the first holds it", function()
+    local sb = helpers.sandbox("--users", "2", "--seed", "24")
+    local client = wf.client(sb)
+    local user = wf.usernames(client, 1)[1]
+    local dir = wf.tmpdir()
+    finally(function()
+      client:close()
+      sb.stop()
+      wf.rmdir(dir)
+    end)
+    local held = assert(io.open(dir, "r")) -- as a run holds it
+    assert(require("iblai.core").lock_file(held))
+    local result, err = export.run(client, { users = { user }, out = dir, poll_initial = 0.01 })
+    assert.is_nil(result)
+    assert.matches("another export is writing in " .. dir, tostring(err), 1, true)
+    local code, _, cerr = helpers.run({ "export-chats", "--user", user, "--out", dir }, wf.env(sb))
+    assert.equal(1, code)
+    assert.matches("another export is writing in", cerr)
+    assert.same({}, wf.ls(dir))
+    held:close()
+    assert.equal(1, assert(export.run(client, { users = { user }, out = dir, poll_initial = 0.01 })).exported)
   end)
 end)
 

@@ -42,8 +42,10 @@ int iblai_sink_restart(iblai_sink *k, int check_json) {
   k->checking = check_json;
   if (check_json) iblai_jcheck_reset(&k->json);
   if (k->fd < 0) {
-    k->fd = open(k->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (k->fd < 0) return failed(k, "open");
+    /* not through a symbolic link: whoever can write in the directory could aim it anywhere;
+       O_NONBLOCK: a FIFO without a reader fails instead of hanging the transfer loop */
+    k->fd = open(k->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+    if (k->fd < 0) return failed(k, errno == ELOOP ? "open: it is a symbolic link" : "open");
     struct stat st;
     if (fstat(k->fd, &st) != 0) return failed(k, "open");
     if (!S_ISREG(st.st_mode)) { /* a pipe or a device cannot be started over for a retry */

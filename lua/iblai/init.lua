@@ -139,7 +139,8 @@ end
 --   to_file (a path: a 2xx body is written there as it arrives instead of being held, each
 --   attempt starting the file over, checked on the way when it says it is JSON, and synced to
 --   the disk once complete; max_response_bytes does not limit it, and timeout becomes the
---   longest silence, in whole seconds, rather than the whole download's time)
+--   longest silence, in whole seconds, rather than the whole download's time; the path must be
+--   a regular file or none, never a symbolic link)
 -- @return { status, headers, body, url, method, attempts }, the body decoded when it is JSON
 --   (with to_file: file, bytes, and body only as text, when under 64 KiB); or nil and an Error
 --   (kind "file" when the file cannot be written; "decode" when the body is not the JSON it says)

@@ -13,6 +13,7 @@
 -- local export = require "iblai.workflows.chat_export"
 -- local result = assert(export.run(client, { users = { "jane", "li" }, out = "exports" }))
 -- print(result.exported, #result.timed_out, #result.failed)
+local core = require "iblai.core"
 local errors = require "iblai.errors"
 local files = require "iblai.workflows.files"
 local tasks = require "iblai.tasks"
@@ -204,10 +205,22 @@ function M.run(client, opts)
   if math.type(concurrency) ~= "integer" or concurrency < 1 then return bad("concurrency must be a whole number >= 1") end
   local writable, created = files.writable_dir(opts.out)
   if not writable then return nil, errors.new { kind = "config", message = created } end
+  -- One run at a time in a directory: two would write the same temporary files. The lock is the
+  -- directory's own (flock), so nothing is left in it; a file system without flock goes unlocked.
+  local lock = io.open(opts.out, "r")
+  if lock then
+    local locked, _, state = core.lock_file(lock)
+    if not locked and state == "busy" then
+      lock:close()
+      return nil, errors.new { kind = "config", message = ("another export is writing in %s"):format(opts.out),
+        hint = "wait for it to end, or give another directory" }
+    end
+  end
   local jobs = {} -- user -> {user, path, tmp}, while the user's task is polled
   -- whatever way the run ends (an error, Ctrl-C): no temporary file left, no directory it made left empty
   local _ <close> = setmetatable({}, { __close = function()
     for _, job in pairs(jobs) do os.remove(job.tmp) end
+    if lock then lock:close() end
     files.remove_created(created)
   end })
   local list = opts.users or {}
