@@ -176,6 +176,14 @@ describe("to_file", function()
     local _, err = client:request { path = "/delay", query = { s = 4 }, to_file = path, timeout = 1, retries = 0 }
     assert.equal("timeout", err.kind)
     assert.is_true(core.now() - started < 3.5)
+    -- the same pooled connections serve ordinary requests after: their timeout is the whole request's again
+    for _ = 1, 3 do
+      started = core.now()
+      _, err = client:request { path = "/delay", query = { s = 2 }, timeout = 0.3, retries = 0 }
+      assert.equal("timeout", err.kind)
+      assert.is_true(core.now() - started < 1.5)
+      assert(client:request { path = "/exact" }) -- bodies held in memory again
+    end
     os.remove(path)
   end)
 end)
