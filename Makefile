@@ -37,7 +37,7 @@ B         := build
 OBJ       := $(B)/obj
 CMOD      := $(B)/lib/lua/iblai
 CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c src/auth.c src/retry.c src/url.c \
-             src/error.c src/numbers.c src/util.c src/json.c src/headers.c src/os.c
+             src/error.c src/numbers.c src/util.c src/json.c src/headers.c src/os.c src/jsoncheck.c src/sink.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
 # The embedding API of libiblai: the preloaded modules, restricted mode, host hooks.
 EMBED_OBJ := $(OBJ)/openlibs.o $(OBJ)/limits.o $(OBJ)/guard.o $(OBJ)/safe.o $(OBJ)/restrict.o $(OBJ)/hooks.o $(OBJ)/modules.o

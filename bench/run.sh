@@ -128,3 +128,26 @@ start reset1 sandbox --quiet --today 2026-11-24 --users 1000 --latency 20
 set -- $(build/bin/iblai bench/memory_reset.lua "$url" 1 "$S")
 printf '  one request at a time, first %d users (%d items in %.1f s) %8.2f   ratio %sx (target >= 10x)\n' \
   "$2" "$3" "$4" "$1" "$(ratio "$fast" "$1")"
+
+# Chat export: 8 users whose answers are about $EXPORT_MB MB each, at --concurrency 8. The
+# client's peak resident memory (/usr/bin/time -v), and one file checked another way: the same
+# answer fetched with curl, compared byte for byte.
+EXPORT_MB=${BENCH_EXPORT_MB:-60}
+export IBLAI_BENCH_EXPORT_BYTES=$((EXPORT_MB * 1000000))
+start export sandbox --quiet --today 2026-11-24 --users 8 --script bench/export_size.lua
+exp="$out/exported"
+/usr/bin/time -v env IBLAI_BASE_URL="$url" IBLAI_API_KEY=bench IBLAI_ORG=main build/bin/iblai export-chats --all \
+  --out "$exp" --concurrency 8 --poll-initial 0.05 --quiet > /dev/null 2> "$out/export.time"
+rss=$(awk '/Maximum resident set size/ { print $6 }' "$out/export.time")
+took=$(awk '/Elapsed \(wall clock\)/ { print $8 }' "$out/export.time")
+first=$(ls "$exp" | head -1)
+user=${first%.json}
+api="$url/api/ai-mentor/orgs/main/users/$user"
+task=$(curl -s -X POST -H "Authorization: Api-Token bench" "$api/export-chathistory/" | sed 's/.*"task_id":"\([^"]*\)".*/\1/')
+while curl -s -H "Authorization: Api-Token bench" "$api/downloads/tasks/$task/" -o "$out/direct.json" &&
+  grep -q '^{"state"' "$out/direct.json"; do sleep 0.05; done
+same=$(cmp -s "$out/direct.json" "$exp/$first" && echo "the same bytes as curl's download" || echo "DIFFERENT from curl's download")
+echo "chat export, 8 users x ${EXPORT_MB} MB at --concurrency 8 (sandbox --script bench/export_size.lua):"
+printf '  %d files, %d bytes in %s; %s: %s\n' "$(ls "$exp" | wc -l)" "$(cat "$exp"/* | wc -c)" "$took" "$first" "$same"
+printf '  peak resident memory of the client %d MB (target < 64 MB)\n' $((rss / 1024))
+rm -rf "$exp"

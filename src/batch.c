@@ -234,12 +234,14 @@ static int drive(lua_State *L, iblai_group *g, int until) {
       if (st != LUA_OK) return st;
     }
     if (finished(g, until)) return LUA_OK;
+    /* a Ctrl-C under lua5.4 (or the iblai program) raises in the host's hook here, and the caller
+     * clears g; run first, so that it is not left pending to fire in the cleanup the error runs */
+    iblai_run_pending_hook(L);
     if (interrupted && *interrupted) {
       lua_pushliteral(L, "interrupted!");
       return LUA_ERRRUN;
     }
     if (progressed) continue; /* a slot is free or a retry may be due: go round without waiting */
-    iblai_run_pending_hook(L); /* a Ctrl-C under lua5.4 raises here; the caller clears g */
     const int slice_ms = (int)(IBLAI_WAIT_SLICE * 1000);
     int timeout_ms = slice_ms;
     if (wake < INFINITY) {

@@ -25,8 +25,9 @@ static int core_sleep(lua_State *L) {
   lua_pop(L, 1);
   double until = iblai_now() + seconds;
   for (;;) {
-    if (interrupted && *interrupted) return luaL_error(L, "interrupted!");
+    /* the host's own hook first: left pending, it would fire in the cleanup the error runs */
     iblai_run_pending_hook(L);
+    if (interrupted && *interrupted) return luaL_error(L, "interrupted!");
     double left = until - iblai_now();
     if (left <= 0) return 0;
     if (left > IBLAI_WAIT_SLICE) left = IBLAI_WAIT_SLICE;

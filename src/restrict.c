@@ -368,6 +368,8 @@ static int do_restrict(lua_State *L) {
   set_limits(c, limits);
   lua_pushvalue(L, ctx);
   lua_setfield(L, LUA_REGISTRYINDEX, IBLAI_CTX_KEY);
+  lua_pushcfunction(L, iblai_guard_path_lua); /* the core checks a request's to_file with it */
+  lua_setfield(L, LUA_REGISTRYINDEX, IBLAI_FILE_GUARD_KEY);
 
   lua_newtable(L);
   int tpl = lua_gettop(L);
