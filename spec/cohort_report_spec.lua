@@ -638,6 +638,317 @@ describe("iblai cohort-report with failing calls", function()
   end)
 end)
 
+-- Records of a CSV text as RFC 4180 reads them (quoted fields may hold commas, quotes doubled,
+-- line breaks); a line of its own starting "# " opens a section. Returns section -> records.
+local function read_csv(text)
+  local sections, current, record, i = {}, nil, nil, 1
+  local function finish_record()
+    if record then current[#current + 1] = record end
+    record = nil
+  end
+  while i <= #text do
+    if not record and text:sub(i, i + 1) == "# " then
+      local name, stop = text:match("^# ([^\n]*)\n()", i)
+      current = {}
+      sections[name] = current
+      i = stop
+    elseif not record and text:sub(i, i) == "\n" then
+      i = i + 1
+    else
+      record = record or {}
+      local field
+      if text:sub(i, i) == '"' then
+        field, i = "", i + 1
+        while true do
+          local q = assert(text:find('"', i, true), "unterminated quoted field")
+          field = field .. text:sub(i, q - 1)
+          if text:sub(q + 1, q + 1) == '"' then field, i = field .. '"', q + 2 else i = q + 1 break end
+        end
+      else
+        local stop = text:find("[,\n]", i) or #text + 1
+        field, i = text:sub(i, stop - 1), stop
+        assert(not field:find('"', 1, true), "a quote inside an unquoted field: " .. field)
+      end
+      record[#record + 1] = field
+      local sep = text:sub(i, i)
+      i = i + 1
+      if sep ~= "," then finish_record() end
+    end
+  end
+  finish_record()
+  return sections
+end
+
+-- The HTML cmark-gfm (GitHub's Markdown) makes of a text, with GitHub's extensions.
+local function gfm(text, dir)
+  local md = dir .. "/report.md"
+  local f = assert(io.open(md, "wb"))
+  f:write(text)
+  f:close()
+  local p = assert(io.popen("cmark-gfm -e table -e autolink -e strikethrough -e tagfilter " .. helpers.quote(md)))
+  local html = p:read("a")
+  p:close()
+  return html
+end
+
+describe("cohort report figures the API should not send", function()
+  local figures = require "iblai.workflows.cohort_report.figures"
+
+  it("reads counts, amounts and changes, saying what is wrong with the odd ones", function()
+    assert.same({ 3 }, { figures.read(3.0, "count") })
+    assert.equal("integer", math.type((figures.read(3.0, "count"))))
+    local v, why = figures.read(1e300, "count")
+    assert.equal(1e300, v)
+    assert.matches("beyond any count", why)
+    v, why = figures.read("NaN", "count")
+    assert.is_nil(v)
+    assert.matches('the string "NaN", not a number', why)
+    v, why = figures.read(-4, "count")
+    assert.equal(-4, v)
+    assert.matches("negative", why)
+    v, why = figures.read(1 / 0, "amount")
+    assert.is_nil(v)
+    assert.matches("not a finite number", why)
+    assert.matches("is null", select(2, figures.read(json.null, "count")))
+    assert.matches("not a whole number", select(2, figures.read(2.5, "count")))
+    assert.same({ 2.5 }, { figures.read(2.5, "amount") })
+    assert.same({ -12.5 }, { figures.read(-12.5, "change") })
+    assert.equal('"a\\x0ab\\x1b' .. ("x"):rep(36) .. '…"', figures.describe("a\nb\27" .. ("x"):rep(60)))
+  end)
+
+  it("adds without wrapping: two rows of 2^62 make 2^63, not a negative number", function()
+    local s = figures.add(1 << 62, 1 << 62)
+    assert.is_true(s > 0)
+    assert.equal(2.0 ^ 63, s)
+    assert.is_true(figures.add(math.mininteger, -1) < 0)
+    assert.equal(5, figures.add(2, 3))
+    assert.equal("integer", math.type(figures.add(2, 3)))
+  end)
+
+  it("formats any number without raising", function()
+    assert.equal("1e+300", format.number(1e300))
+    assert.equal("-1e+300", format.number(-1e300))
+    assert.equal("9.223e+18", format.number(2.0 ^ 63))
+    assert.equal("-9,223,372,036,854,775,808", format.number(math.mininteger))
+    assert.equal("1e+302%", format.percent(1e302))
+    assert.equal("+1e+300%", format.change(1e300, 1))
+    assert.equal("∞", format.number(1 / 0))
+    assert.equal("NaN", format.number(0 / 0))
+    assert.same({ 2.5e299, 1e300 }, { svg.ticks(1e300, 4, true) })
+    assert.equal("▁█▁", markdown.sparkline { -5, 1e300, 0 / 0 })
+  end)
+
+  it("cuts chart labels on UTF-8 characters, never inside one", function()
+    assert.same({ "日本", true }, { format.cut("日本語", 2) })
+    assert.same({ "ab", false }, { format.cut("ab", 2) })
+    -- Fitted in columns: a wide character (CJK, emoji) takes two.
+    assert.equal(("😀"):rep(9) .. "…", format.fit(("😀"):rep(24), 19))
+    assert.equal(("a"):rep(18) .. "…", format.fit(("a"):rep(24), 19))
+    assert.equal(("a"):rep(19), format.fit(("a"):rep(19), 19))
+    -- An invalid sequence is cut between its bytes, never before a continuation byte.
+    local cut = format.cut("a\xE2\x82\xAC\x80\x80b", 2)
+    assert.equal("a\xE2\x82\xAC\x80\x80", cut)
+    local chart = svg.hbars { id = "t", title = "t", items = { { label = ("é"):rep(30), value = 1, tip = "t" } },
+      name = "n", key = "topic", color = "#000", x_label = "x" }
+    local label = chart:match('<text class="category"[^>]*>([^<]*)</text>')
+    assert.is_not_nil(utf8.len(label), "the label is valid UTF-8")
+    assert.equal(("é"):rep(18) .. "…", label)
+  end)
+
+  it("escapes server text for Markdown, CSV and the JSON writer's markers", function()
+    assert.equal("a \\| b \\`c\\` \\<d\\> # e", markdown.text("a | b `c` <d>\n# e"))
+    assert.equal("\\# heading", markdown.text("# heading"))
+    assert.equal("1\\. one", markdown.text("1. one"))
+    assert.equal("snake_case \\_x\\_", markdown.text("snake_case _x_"))
+    assert.equal("http\\://x www\\.y", markdown.text("http://x www.y"))
+    assert.equal("``a`b``", markdown.code("a`b"))
+    assert.equal("`` `x ``", markdown.code("`x"))
+    for _, s in ipairs { "=1+1", "+1", "-1", "@A1", "\tx", "\rx" } do
+      assert.equal("'", csv.field(s):gsub('^"', ""):sub(1, 1), s)
+    end
+    assert.equal("-1", csv.field(-1))
+    assert.equal('"\'=A1,B1"', csv.field("=A1,B1"))
+    assert.equal("33.3", csv.field(33.3))
+    assert.equal("", csv.field(0 / 0))
+    local doc = require("iblai.render.json").render(build(answers()))
+    assert.is_table(json.decode(doc))
+  end)
+end)
+
+describe("iblai cohort-report against answers no API should give", function()
+  local sb, dir
+  local RANGE = { "--start", "2026-10-01", "--end", "2026-10-07" }
+
+  setup(function()
+    sb = helpers.sandbox("--script", helpers.root .. "/spec/support/cohort_odd.lua")
+    dir = tmpdir()
+  end)
+
+  teardown(function()
+    sb.stop()
+    os.execute("rm -rf " .. helpers.quote(dir))
+  end)
+
+  -- Runs the report for an org of the fake server in a format; returns exit code, text, stderr.
+  local function report(org, fmt)
+    local args = { "cohort-report", "--format", fmt }
+    for _, a in ipairs(RANGE) do args[#args + 1] = a end
+    local out = dir .. "/" .. org .. "." .. fmt
+    if fmt == "html" then
+      args[#args + 1] = "--out"
+      args[#args + 1] = out
+    end
+    local code, text, err = helpers.run(args, { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "k", IBLAI_ORG = org,
+      IBLAI_USERNAME = "admin" })
+    if fmt == "html" then text = slurp(out) end
+    assert.not_matches("traceback", err)
+    assert.not_matches("iblai cohort%-report: .*%.lua:%d+:", err)
+    return code, text, err
+  end
+
+  it("renders 1e300, \"NaN\", negatives, 1e400 and rows of 2^62 in every format, marked, and exits 1", function()
+    for _, fmt in ipairs { "md", "csv", "json", "html" } do
+      local code, text, err = report("odd", fmt)
+      assert.equal(1, code, err)
+      assert.matches("held figures it should not send", err)
+      assert.matches('new_users of item 2 %(2026%-10%-02%) is the string "NaN", not a number', err)
+      assert.is_true(#text > 1000, fmt)
+    end
+    local _, text = report("odd", "json")
+    local r = assert(json.decode(text))
+    local kinds = {}
+    for _, e in ipairs(r.errors) do kinds[e.call] = e.kind end
+    for _, call in ipairs { "cohorts", "usage", "topics", "sentiment", "overview", "registered", "conversations",
+      "messages", "transcripts", "cohorts_prev" } do
+      assert.equal("figures", kinds[call], call)
+    end
+    assert.equal(1e300, r.periods[1].new_users)
+    assert.equal(json.null, r.periods[2].new_users)
+    assert.equal(-4, r.periods[3].new_users)
+    assert.equal(1 << 62, r.periods[4].new_users)
+    -- Sums cannot wrap: 2^62 + 2^62 + 1 is about 2^63, never negative.
+    assert.is_true(r.totals.veteran_users >= 2.0 ^ 63, tostring(r.totals.veteran_users))
+    assert.is_true(r.totals.registered >= 2.0 ^ 63, tostring(r.totals.registered))
+    assert.equal(0, r.totals.conversations) -- -5 + 5, marked
+    assert.not_equal(false, r.activity)
+    local flagged = {}
+    for _, p in ipairs(r.flagged) do flagged[p] = true end
+    for _, p in ipairs { "periods[0].new_users", "periods[1].new_users", "periods[2].new_users", "totals.new_users",
+      "totals.veteran_users", "totals.registered", "totals.conversations", "topics[0].conversations",
+      "daily_active_users[0].users", "daily_active_users[1].users", "sentiment.total",
+      'sentiment.counts["positive"]', "overview.users.total", "overview.conversation_volume.change" } do
+      assert.is_true(flagged[p], p)
+    end
+    assert.is_nil(flagged["periods[4].new_users"])
+    assert.is_nil(flagged["topics[1].conversations"])
+
+    _, text = report("odd", "md")
+    assert.matches("| 2026-10-01 | 1e+300 ⚠ | 4,611,686,018,427,387,904 ⚠ |", text, 1, true)
+    assert.matches("| 2026-10-02 | n/a ⚠ |", text, 1, true)
+    assert.matches("| 2026-10-03 | -4 ⚠ | 1 |", text, 1, true)
+    assert.matches("| **Total** | 1e+300 ⚠ | 9.223e+18 ⚠ |", text, 1, true)
+    assert.not_matches("No activity", text)
+
+    _, text = report("odd", "csv")
+    local csv_doc = read_csv(text)
+    assert.same({ "2026-10-01", "2026-10-01", "1e+300", "4611686018427387904" },
+      { table.unpack(csv_doc.periods[2], 1, 4) })
+    assert.equal("", csv_doc.periods[3][3]) -- "NaN": no number to write
+    local csv_flagged = {}
+    for i = 2, #csv_doc.flagged do csv_flagged[csv_doc.flagged[i][1]] = true end
+    assert.same(flagged, csv_flagged)
+
+    _, text = report("odd", "html")
+    assert.matches('1e+300 <span class="odd"', text, 1, true)
+    -- Every number the charts draw is one SVG reads.
+    for name, value in text:gmatch(' ([%w-]+)="(%-?[%a]+)"') do
+      if name:find("^[xy]%d?$") or name == "width" or name == "height" then
+        assert.fail(("%s=%q"):format(name, value))
+      end
+    end
+    for value in text:gmatch(' [xy]%d?="([^"]*)"') do assert.is_not_nil(tonumber(value), value) end
+    for value in text:gmatch(' height="([^"]*)"') do assert.is_true(tonumber(value) >= 0, value) end
+  end)
+
+  it("never calls a range quiet when its figures only add up to zero", function()
+    local code, text = report("quiet", "md")
+    assert.equal(1, code)
+    assert.not_matches("No activity", text)
+    assert.matches("| 2026-10-01 | -2 ⚠ |", text, 1, true)
+    code, text = report("quiet", "html")
+    assert.equal(1, code)
+    assert.not_matches('class="quiet"', text)
+    code, text = report("quiet", "json")
+    assert.equal(1, code)
+    assert.equal(json.null, json.decode(text).activity)
+  end)
+
+  it("keeps server strings as data in Markdown, read as GitHub reads it", function()
+    if not os.execute("command -v cmark-gfm >/dev/null") then
+      local msg = "cmark-gfm is needed: apt-get install cmark-gfm (make deps does)"
+      if os.getenv("IBLAI_COUNTS") then error(msg) end
+      return pending(msg)
+    end
+    local code, text = report("strings", "md")
+    assert.equal(1, code)
+    local html = gfm(text, dir)
+    assert.not_matches("<script", html)
+    assert.not_matches("<img", html)
+    assert.not_matches("<a ", html)
+    assert.not_matches("<em>", html)
+    assert.not_matches("<strong>bold", html)
+    assert.equal(1, count(html, "<h1>"))
+    assert.equal(7, count(html, "<h2>"))
+    -- The topics table: every row has its seven cells, whatever the names hold.
+    local topics = html:match("<h2>Top topics</h2>(.-)</table>")
+    for row in topics:gmatch("<tr>(.-)</tr>") do
+      assert.equal(7, count(row, "<t[hd][ >]"), row)
+    end
+    assert.truthy(topics:find("<td>C | C++ `code` &lt;script&gt;alert(1)&lt;/script&gt; # not a heading</td>", 1, true))
+    assert.truthy(topics:find("<td>**bold** _it_ [link](http://evil.example) &amp;amp; www.evil.example</td>", 1, true))
+    assert.truthy(topics:find("<td>=HYPERLINK(&quot;http://evil.example&quot;,&quot;x&quot;)</td>", 1, true))
+    -- In a sentence too, and in the error the server wrote.
+    assert.truthy(html:find("the top one, C | C++ `code` &lt;script&gt;alert(1)&lt;/script&gt; # not a heading, had",
+      1, true))
+    assert.truthy(html:find("| broken `table` &lt;img src=x onerror=alert(1)&gt; # heading =1+1", 1, true))
+  end)
+
+  it("keeps server strings as data in CSV: formulas neutralised, fields quoted as RFC 4180 says", function()
+    local _, text = report("strings", "csv")
+    local doc = read_csv(text)
+    for name, records in pairs(doc) do
+      for i = 2, #records do assert.equal(#records[1], #records[i], name .. " record " .. i) end
+    end
+    local names = {}
+    for i = 2, #doc.topics do names[#names + 1] = doc.topics[i][2] end
+    assert.same({ "C | C++ `code` <script>alert(1)</script>\n# not a heading",
+      "'=HYPERLINK(\"http://evil.example\",\"x\")", "'+1", "'-2+3", "'@SUM(A1)", "'\tTab", "'\rCR",
+      'a,b "quoted"', "日本語のトピック名はとても長いですね本当に長い名前です", ("😀"):rep(24),
+      "**bold** _it_ [link](http://evil.example) &amp; www.evil.example", "\0iblai:[]" }, names)
+    assert.equal("'", doc.errors[2][4]:match("^iblai") and "'" or doc.errors[2][4]:sub(1, 1))
+  end)
+
+  it("keeps server strings as data in JSON and HTML, byte for byte, and cuts chart labels on characters", function()
+    local _, text = report("strings", "json")
+    local r = assert(json.decode(text))
+    assert.equal("\0iblai:[]", r.topics[12].name)
+    assert.equal("C | C++ `code` <script>alert(1)</script>\n# not a heading", r.topics[1].name)
+    _, text = report("strings", "html")
+    assert.not_matches("<script", text)
+    assert.not_matches("<img", text)
+    local labels = {}
+    for label in text:gmatch('<text class="category"[^>]*>([^<]*)</text>') do
+      label = label:gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"'):gsub("&#39;", "'"):gsub("&amp;", "&")
+      assert.is_not_nil(utf8.len(label), "a label cut inside a character: " .. label)
+      assert.is_true(utf8.len(label) <= 19, label)
+      labels[#labels + 1] = label
+    end
+    assert.equal(10, #labels)
+    assert.equal("日本語のトピック名…", labels[9])
+    assert.equal(("😀"):rep(9) .. "…", labels[10])
+  end)
+end)
+
 describe("the HTML report in headless Chromium", function()
   local browser = chromium.find()
   local under_make_test = os.getenv("IBLAI_COUNTS") ~= nil

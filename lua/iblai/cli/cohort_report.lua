@@ -45,7 +45,8 @@ Examples:
   iblai cohort-report --start 2026-01-01 --end 2026-06-30 --aggregation monthly --out report.html
   iblai cohort-report --format json | jq '.totals'
 
-Exit status: 0 ok; 1 some calls failed (the report says which and shows the rest); 2 usage.
+Exit status: 0 ok; 1 some calls failed or answered figures no count can be (the report says
+which and shows the rest, marking such figures); 2 usage.
 The key is read from IBLAI_API_KEY only, so it never shows in the process list.]])
   return p
 end
@@ -166,7 +167,15 @@ function M.main(args, prog)
     io.stdout:flush()
   end
   if #report.errors > 0 then
-    io.stderr:write(("%s: %d of the report's calls failed; the report shows the rest\n"):format(NAME, #report.errors))
+    local failed = 0
+    for _, e in ipairs(report.errors) do failed = failed + (e.kind == "figures" and 0 or 1) end
+    if failed > 0 then
+      io.stderr:write(("%s: %d of the report's calls failed; the report shows the rest\n"):format(NAME, failed))
+    end
+    if failed < #report.errors then
+      io.stderr:write(("%s: %d of the API's answers held figures it should not send; the report marks them\n"):format(
+        NAME, #report.errors - failed))
+    end
     for _, e in ipairs(report.errors) do io.stderr:write("  ", e.call, ": ", e.message, "\n") end
     return 1
   end

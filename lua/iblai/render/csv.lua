@@ -1,16 +1,31 @@
 --- The cohort report as CSV: one tidy table per section, each after a "# section" line, the
 -- tables separated by a blank line. Fields are quoted as RFC 4180 says; a missing figure (its
--- call failed) is an empty field; numbers are plain (no separators), shares in percent.
+-- call failed) is an empty field; numbers are plain (no separators), shares in percent. The
+-- `flagged` table names the figures the API should not have sent, as the JSON's paths do.
 local shape = require "iblai.workflows.cohort_report.shape"
 
 local M = {}
 
---- One CSV field.
+--- One CSV field. A string that a spreadsheet would read as a formula (it starts with =, +, -,
+-- @, a tab or a carriage return) gets a leading ' (OWASP's advice), so it stays text; a field
+-- holding a quote, a comma or a line break is quoted, quotes doubled (RFC 4180). Numbers are
+-- written plainly; one that is not finite (which no figure should be) is left empty.
 -- @param v string, number, boolean or nil
 -- @return string
 function M.field(v)
   if v == nil then return "" end
-  local s = tostring(v)
+  local s
+  if type(v) == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "" end
+    s = tostring(v)
+    if math.type(v) == "float" then -- the shortest text that reads back as the same number
+      s = ("%.15g"):format(v)
+      if tonumber(s) ~= v then s = ("%.17g"):format(v) end
+    end
+  else
+    s = tostring(v)
+    if s:find("^[=+%-@\t\r]") then s = "'" .. s end
+  end
   if s:find('[",\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
   return s
 end
@@ -84,8 +99,15 @@ end
 
 local function errors(report)
   local rows = {}
-  for i, e in ipairs(report.errors) do rows[i] = { e.call, e.operation, e.message } end
-  return section("errors", { "call", "operation", "message" }, rows)
+  for i, e in ipairs(report.errors) do rows[i] = { e.call, e.operation, e.kind, e.message } end
+  return section("errors", { "call", "operation", "kind", "message" }, rows)
+end
+
+-- The figures shown that the API should not have sent (or made from such), by their JSON path.
+local function flagged(paths)
+  local rows = {}
+  for i, p in ipairs(paths) do rows[i] = { p } end
+  return section("flagged", { "figure" }, rows)
 end
 
 --- Renders the report as CSV (one record a line).
@@ -99,6 +121,8 @@ function M.render(report)
     summary(report), periods(report), daily(report), topics(report), sentiment(report), overview(report),
   }
   if #report.errors > 0 then parts[#parts + 1] = errors(report) end
+  local paths = shape.flagged_paths(report)
+  if #paths > 0 then parts[#parts + 1] = flagged(paths) end
   return table.concat(parts, "\n\n") .. "\n"
 end
 

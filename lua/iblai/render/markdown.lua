@@ -1,5 +1,6 @@
 --- The cohort report as GitHub-flavoured Markdown: a headline table, then one short line and a
--- table per section.
+-- table per section. Text from the server (topic and sentiment names, error messages) goes
+-- through M.text wherever it lands, so it is always read as text, never as markup.
 local format = require "iblai.render.format"
 local shape = require "iblai.workflows.cohort_report.shape"
 
@@ -7,10 +8,42 @@ local M = {}
 
 local BARS = { "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" }
 local SPARK_WIDTH = 60
+-- The C1 control characters in UTF-8 (U+0080 to U+009F), which some terminals obey.
+local C1 = "\xC2[\x80-\x9F]"
 
--- Table cells must not break the table: pipes escaped, line breaks flattened.
+--- Text as Markdown shows it literally, on one line: control characters (line breaks too) become
+-- spaces; the characters that start markup are escaped with a backslash (\ ` * [ ] < > | & ~,
+-- _ outside a word, and # + - = or "1." at the start, where they would open a heading or list);
+-- URLs and www. names are kept from turning into links.
+-- @param s any value (tostring'd)
+-- @return string
+function M.text(s)
+  s = tostring(s):gsub("[%c\127]", " "):gsub(C1, " "):gsub("[\\`*%[%]<>|&~]", "\\%0")
+  -- An underscore inside a word never starts emphasis: only the others are escaped.
+  s = s:gsub("()_", function(at)
+    if s:sub(at - 1, at - 1):find("^%w$") and s:sub(at + 1, at + 1):find("^%w$") then return "_" end
+    return "\\_"
+  end)
+  -- GitHub links bare URLs and www. names; an escaped colon or dot stops it.
+  s = s:gsub("://", "\\://"):gsub("([Ww][Ww][Ww])%.", "%1\\.")
+  return (s:gsub("^([#+=%-])", "\\%1"):gsub("^(%d+)([.)])", "%1\\%2"))
+end
+
+--- Text as a code span: a run of backticks longer than any inside it, on one line.
+-- @param s string
+-- @return string
+function M.code(s)
+  s = tostring(s):gsub("[%c\127]", " "):gsub(C1, " ")
+  local longest = 0
+  for run in s:gmatch("`+") do longest = math.max(longest, #run) end
+  local fence = ("`"):rep(longest + 1)
+  local pad = (s:find("^[` ]") or s:find("[` ]$")) and " " or ""
+  return fence .. pad .. s .. pad .. fence
+end
+
+-- Cells hold our own text or M.text: only line breaks are flattened here.
 local function cell(v)
-  return (tostring(v):gsub("|", "\\|"):gsub("[\r\n]+", " "))
+  return (tostring(v):gsub("[\r\n]+", " "))
 end
 
 local function row(cells)
@@ -28,21 +61,28 @@ end
 --- A sparkline of values, at most SPARK_WIDTH characters (longer series are averaged in groups).
 -- @param values list of numbers
 -- @return string of block characters ("" for an empty list)
-function M.sparkline(values)
-  local n = #values
+function M.sparkline(values, n)
+  n = n or #values
   if n == 0 then return "" end
   local group = math.ceil(n / SPARK_WIDTH)
   local points = {}
   for i = 1, n, group do
     local s, c = 0, 0
-    for j = i, math.min(n, i + group - 1) do s, c = s + values[j], c + 1 end
+    for j = i, math.min(n, i + group - 1) do
+      local v = values[j]
+      -- What cannot be drawn (unknown, negative) draws as nothing; scaled by 1/n, 1e308s cannot
+      -- add up to infinity.
+      if type(v) ~= "number" or v ~= v or v < 0 then v = 0 end
+      s, c = s + v / n, c + 1
+    end
     points[#points + 1] = s / c
   end
   local max = 0
   for _, v in ipairs(points) do max = math.max(max, v) end
   local out = {}
   for i, v in ipairs(points) do
-    out[i] = BARS[max > 0 and math.floor(v / max * (#BARS - 1) + 0.5) + 1 or 1]
+    local level = max > 0 and max < math.huge and math.floor(v / max * (#BARS - 1) + 0.5) + 1 or 1
+    out[i] = BARS[math.max(1, math.min(#BARS, level))]
   end
   return table.concat(out)
 end
@@ -57,8 +97,9 @@ local function failed(report, section)
   end
   local out = {}
   for _, e in ipairs(report.errors) do
-    if calls[e.call] then
-      out[#out + 1] = ("> **%s:** %s"):format(status == "failed" and "Unavailable" or "Partly unavailable", e.message)
+    if calls[e.call] and e.kind ~= "figures" then
+      out[#out + 1] = ("> **%s:** %s"):format(status == "failed" and "Unavailable" or "Partly unavailable",
+        M.text(e.message))
     end
   end
   return table.concat(out, "\n")
@@ -70,8 +111,10 @@ local function headline(report)
   local keys = { "new_users", "veteran_users", "conversations", "avg_messages", "avg_daily_active_users" }
   local values = {}
   for i, k in ipairs(keys) do
-    values[i] = format.number(t[k])
-    if has_prev then values[i] = values[i] .. " (" .. format.change(c[k], t[k]) .. ")" end
+    values[i] = format.figure(t, k)
+    if has_prev then
+      values[i] = values[i] .. " (" .. format.figure(c, k, function(v) return format.change(v, t[k]) end) .. ")"
+    end
   end
   return table_of({ "New users", "Returning users", "Conversations", "Messages per session",
     "Avg daily active users" }, { "---:", "---:", "---:", "---:", "---:" }, { values })
@@ -87,11 +130,11 @@ local function cohorts(report)
   if why then out[#out + 1] = why end
   local rows = {}
   for i, p in ipairs(report.periods) do
-    rows[i] = { format.period(p, agg), format.number(p.new_users), format.number(p.veteran_users),
-      format.percent(p.returning_share), format.number(p.registered) }
+    rows[i] = { format.period(p, agg), format.figure(p, "new_users"), format.figure(p, "veteran_users"),
+      format.figure(p, "returning_share", format.percent), format.figure(p, "registered") }
   end
-  rows[#rows + 1] = { "**Total**", format.number(t.new_users), format.number(t.veteran_users),
-    format.percent(t.returning_share), format.number(t.registered) }
+  rows[#rows + 1] = { "**Total**", format.figure(t, "new_users"), format.figure(t, "veteran_users"),
+    format.figure(t, "returning_share", format.percent), format.figure(t, "registered") }
   out[#out + 1] = table_of({ "Period", "New", "Returning", "Returning share", "Registered" },
     { "---", "---:", "---:", "---:", "---:" }, rows)
   local reg = failed(report, "registrations")
@@ -103,15 +146,18 @@ local function activity(report)
   local t = report.totals
   local out = { "## Daily active users" }
   local why = failed(report, "activity")
-  if why then
-    out[#out + 1] = why
-  elseif t.peak_day then
+  if why then out[#out + 1] = why end
+  if report.sections.activity == "failed" then return table.concat(out, "\n\n") end
+  if t.peak_day then
     local values = {}
     for i, d in ipairs(report.daily_active_users) do values[i] = d.users end
     out[#out + 1] = ("Peak of %s on %s; %s a day on average over %d days; %s distinct users in all."):format(
-      format.number(t.peak_daily_active_users), t.peak_day, format.number(t.avg_daily_active_users),
+      format.figure(t, "peak_daily_active_users"), t.peak_day, format.figure(t, "avg_daily_active_users"),
       report.range.days, format.number(t.active_users))
-    out[#out + 1] = "`" .. M.sparkline(values) .. "`"
+    out[#out + 1] = "`" .. M.sparkline(values, #report.daily_active_users) .. "`"
+  elseif shape.marked(t, "avg_daily_active_users") then
+    out[#out + 1] = ("%s a day on average over %d days."):format(format.figure(t, "avg_daily_active_users"),
+      report.range.days)
   else
     out[#out + 1] = "Nobody was active in this range."
   end
@@ -124,16 +170,16 @@ local function conversations(report)
   local why = failed(report, "conversations")
   if report.sections.conversations ~= "failed" then
     out[#out + 1] = ("%s conversations, %s sessions, %s messages per session on average."):format(
-      format.number(t.conversations), format.number(t.sessions), format.number(t.avg_messages))
+      format.figure(t, "conversations"), format.figure(t, "sessions"), (format.figure(t, "avg_messages")))
   end
   if why then out[#out + 1] = why end
   local rows = {}
   for i, p in ipairs(report.periods) do
-    rows[i] = { format.period(p, agg), format.number(p.conversations), format.number(p.sessions),
-      format.number(p.avg_messages), format.number(p.avg_daily_active_users) }
+    rows[i] = { format.period(p, agg), format.figure(p, "conversations"), format.figure(p, "sessions"),
+      format.figure(p, "avg_messages"), format.figure(p, "avg_daily_active_users") }
   end
-  rows[#rows + 1] = { "**Total**", format.number(t.conversations), format.number(t.sessions),
-    format.number(t.avg_messages), format.number(t.avg_daily_active_users) }
+  rows[#rows + 1] = { "**Total**", format.figure(t, "conversations"), format.figure(t, "sessions"),
+    format.figure(t, "avg_messages"), format.figure(t, "avg_daily_active_users") }
   out[#out + 1] = table_of({ "Period", "Conversations", "Sessions", "Messages per session", "Daily active (avg)" },
     { "---", "---:", "---:", "---:", "---:" }, rows)
   return table.concat(out, "\n\n")
@@ -142,20 +188,18 @@ end
 local function topics(report)
   local out = { "## Top topics" }
   local why = failed(report, "topics")
-  if why then
-    out[#out + 1] = why
-    return table.concat(out, "\n\n")
-  end
+  if why then out[#out + 1] = why end
+  if report.sections.topics == "failed" then return table.concat(out, "\n\n") end
   if #report.topics == 0 then
     out[#out + 1] = "No topics were discussed in this range."
     return table.concat(out, "\n\n")
   end
   out[#out + 1] = ("%d topics; the top one, %s, had %s of conversations."):format(#report.topics,
-    report.topics[1].name, format.percent(report.topics[1].share))
+    M.text(report.topics[1].name), (format.figure(report.topics[1], "share", format.percent)))
   local with_mix = report.topics[1].sentiment ~= nil
   local rows = {}
   for i, tp in ipairs(report.topics) do
-    rows[i] = { i, tp.name, format.number(tp.conversations), format.percent(tp.share) }
+    rows[i] = { i, M.text(tp.name), format.figure(tp, "conversations"), format.figure(tp, "share", format.percent) }
     if with_mix then
       for _, k in ipairs(shape.SENTIMENTS) do rows[i][#rows[i] + 1] = format.number(tp.sentiment[k] or 0) end
     end
@@ -178,16 +222,22 @@ local function sentiment(report)
   local s = report.sentiment
   if why then out[#out + 1] = why end
   if not s then return table.concat(out, "\n\n") end
-  if s.total == 0 then
+  if s.total == 0 and not shape.marked(s, "total") then
     out[#out + 1] = "No sentiment was recorded in this range."
+  elseif s.names[1] then
+    out[#out + 1] = ("%s conversations rated; %s were %s."):format(format.figure(s, "total"),
+      format.figure(s, "share:" .. s.names[1], function() return format.percent(s.shares[s.names[1]]) end),
+      M.text(s.names[1]))
   else
-    out[#out + 1] = ("%s conversations rated; %s were %s."):format(format.number(s.total),
-      format.percent(s.shares[s.names[1]]), s.names[1])
+    out[#out + 1] = ("%s conversations rated."):format(format.figure(s, "total"))
   end
   local rows = {}
   for i, k in ipairs(s.names) do
-    local share = s.shares[k] or 0
-    rows[i] = { k, format.number(s.counts[k]), format.percent(s.shares[k]), ("█"):rep(math.floor(share / 4 + 0.5)) }
+    local share = s.shares[k]
+    if type(share) ~= "number" or share ~= share or share < 0 then share = 0 end
+    rows[i] = { M.text(k), format.figure(s, "count:" .. k, function() return format.number(s.counts[k]) end),
+      format.figure(s, "share:" .. k, function() return format.percent(s.shares[k]) end),
+      ("█"):rep(math.floor(math.min(share, 100) / 4 + 0.5)) }
   end
   out[#out + 1] = table_of({ "Sentiment", "Conversations", "Share", "" }, { "---", "---:", "---:", "---" }, rows)
   return table.concat(out, "\n\n")
@@ -201,7 +251,10 @@ local function overview(report)
     local rows = {}
     for _, k in ipairs(shape.OVERVIEW) do
       local f = report.overview[k]
-      if f then rows[#rows + 1] = { format.OVERVIEW_LABELS[k], format.number(f.total), format.change(f.change, f.total) } end
+      if f then
+        rows[#rows + 1] = { format.OVERVIEW_LABELS[k], format.figure(f, "total"),
+          format.figure(f, "change", function(c) return format.change(c, f.total) end) }
+      end
     end
     out[#out + 1] = table_of({ "Figure", "Total", "Change" }, { "---", "---:", "---:" }, rows)
   end
@@ -215,12 +268,23 @@ function M.render(report)
   local r = report.range
   local parts = {
     ("# Engagement report: %s to %s"):format(r.start, r["end"]),
-    ("Org `%s` · %d days · %s · %s"):format(report.org or "?", r.days, r.aggregation,
-      r.mentor and ("mentor `" .. r.mentor .. "`") or "all mentors"),
+    ("Org %s · %d days · %s · %s"):format(M.code(report.org or "?"), r.days, r.aggregation,
+      r.mentor and ("mentor " .. M.code(r.mentor)) or "all mentors"),
   }
-  if #report.errors > 0 then
-    parts[#parts + 1] = ("> **%d of the report's calls failed**; the sections they feed say so below."):format(
-      #report.errors)
+  local calls, odd = 0, 0
+  for _, e in ipairs(report.errors) do
+    if e.kind == "figures" then odd = odd + 1 else calls = calls + 1 end
+  end
+  if calls > 0 then
+    parts[#parts + 1] = ("> **%d of the report's calls failed**; the sections they feed say so below."):format(calls)
+  end
+  if odd > 0 then
+    local lines = { ("> **%d of the API's answers held figures it should not send**; they are shown as sent, "
+      .. "marked %s, with what is made from them:"):format(odd, format.MARK) }
+    for _, e in ipairs(report.errors) do
+      if e.kind == "figures" then lines[#lines + 1] = "> - " .. M.text(e.message) end
+    end
+    parts[#parts + 1] = table.concat(lines, "\n")
   end
   if report.activity == false then
     parts[#parts + 1] = "**No activity in this range:** no new or returning users, no conversations."
