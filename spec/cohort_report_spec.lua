@@ -7,7 +7,8 @@ local iblai = require "iblai"
 local json = require "iblai.json"
 local calendar = require "iblai.workflows.cohort_report.calendar"
 local cohort_report = require "iblai.workflows.cohort_report"
-local shape = require "iblai.workflows.cohort_report.shape"
+local people = require "iblai.workflows.cohort_report.people"
+local report_build = require "iblai.workflows.cohort_report.build"
 local csv = require "iblai.render.csv"
 local markdown = require "iblai.render.markdown"
 local svg = require "iblai.render.svg"
@@ -95,40 +96,65 @@ describe("cohort report calendar", function()
     assert.matches("^end 9999%-12%-31 is 3652059 days from start 0001%-01%-01; a report covers at most 3660 days", msg)
   end)
 
-  it("asks monthly reports of the API day by day, except where it has months", function()
-    local plan = cohort_report.plan(assert(cohort_report.check {
-      start = "2026-01-01", ["end"] = "2026-03-31", aggregation = "monthly", mentor = "m-1" }))
-    local by = {}
-    for _, c in ipairs(plan) do by[c.key] = c end
+  it("asks monthly reports of the API day by day, and the transcripts in spans", function()
+    local o = assert(cohort_report.check {
+      start = "2026-01-01", ["end"] = "2026-03-31", aggregation = "monthly", mentor = "m-1" })
+    local plan = cohort_report.plan(o)
+    local by, spans = {}, {}
+    for _, c in ipairs(plan) do
+      if c.key == "transcripts" then spans[#spans + 1] = c else by[c.key] = c end
+    end
     assert.equal("daily", by.cohorts.params.aggregation)
-    assert.equal("monthly", by.registered.params.aggregation)
     assert.equal("m-1", by.cohorts.params.mentor_id)
-    assert.equal("m-1", by.transcripts.params.mentor)
-    assert.is_nil(by.usage.params.mentor_id)
-    assert.equal("2025-10-03", by.cohorts_prev.params.start_date)
-    assert.equal("2025-12-31", by.cohorts_prev.params.end_date)
+    assert.is_nil(by.sentiment.params.mentor_id)
+    assert.equal("core_platform_users_retrieve", by.users.op)
+    assert.equal("2025-10-03", by.conversations_prev.params.start_date)
+    assert.equal("2025-12-31", by.conversations_prev.params.end_date)
+    -- The transcripts from the range before to the end, in spans of at most 31 days, none missed.
+    assert.equal("2025-10-03", spans[1].params.start_date)
+    assert.equal("2026-03-31", spans[#spans].params.end_date)
+    for i, c in ipairs(spans) do
+      assert.equal("m-1", c.params.mentor)
+      assert.is_true(c.span.last - c.span.first < 31)
+      if i > 1 then assert.equal(spans[i - 1].span.last + 1, c.span.first) end
+    end
+    assert.equal("2025-12-01", calendar.format(o.before.first))
+    assert.equal("2025-12-31", calendar.format(o.before.last))
+    -- The week before a Thursday start is the whole week before its Monday.
+    local w = assert(cohort_report.check { start = "2026-10-01", ["end"] = "2026-10-14", aggregation = "weekly" })
+    assert.same({ "2026-09-21", "2026-09-27" }, { calendar.format(w.before.first), calendar.format(w.before.last) })
   end)
 end)
 
--- A complete set of answers for 2026-10-01..2026-10-14, weekly, in the API description's shapes.
+-- Five users and a few conversations for 2026-10-01..2026-10-14 by weeks, whose lifecycle is
+-- worked out by hand: u1 (registered before) is returning in week 1 after a conversation in the
+-- week before; u5 is resurrecting in weeks 1 and 3; u2 and u3 are new in their weeks; u4 never
+-- talks. And the API's answers in the shapes of its description.
 local function answers()
+  local function talk(id, user, date, topic, feel, messages)
+    return { id = id, user_id = user, topics = { { name = topic } }, message_count = messages or 4,
+      user_sentiment = feel or "positive", inserted_at = date .. "T10:00:00Z", model = "m", first_message = "hi" }
+  end
   return {
+    users = {
+      { username = "u1", date_joined = "2026-09-01T08:00:00Z" }, { username = "u2", date_joined = "2026-10-02T08:00:00Z" },
+      { username = "u3", date_joined = "2026-10-06T08:00:00Z" }, { username = "u4", date_joined = "2026-10-13T08:00:00Z" },
+      { username = "u5", date_joined = "2026-08-01T08:00:00Z" },
+    },
+    transcripts = {
+      talk("a", "u1", "2026-09-25", "Python"), talk("b", "u1", "2026-10-01", "Python", "negative", 6),
+      talk("c", "u5", "2026-10-02", "Algebra"), talk("d", "u2", "2026-10-03", "Python"),
+      talk("e", "u3", "2026-10-06", "Python", "neutral"), talk("f", "u2", "2026-10-07", "Algebra"),
+      talk("g", "u5", "2026-10-12", "Python"),
+    },
     cohorts = { periods = { "2026-09-28T00:00:00Z", "2026-10-05T00:00:00Z", "2026-10-12T00:00:00Z" },
-      new_users = { 1, 2, 3 }, veteran_users = { 4, 5, 6 } },
+      new_users = { 1, 1, 1 }, veteran_users = { 2, 0, 1 } },
     conversations = { { date = "2026-09-28T00:00:00Z", conversation_count = 3 },
       { date = "2026-10-12", conversation_count = 4 } },
     messages = { { time = "2026-09-28T00:00:00Z", avg_messages = 10, total_sessions = 3 },
       { time = "2026-10-12T00:00:00Z", avg_messages = 20, total_sessions = 1 } },
-    registered = { { interval = "2026-10-06T00:00:00Z", count = 2 } },
-    usage = { { date = "2026-10-01", user_count = 3 }, { date = "2026-10-14", user_count = 1 } },
     topics = { { topic_name = "Algebra", conversation_count = 1 }, { topic_name = "Python", conversation_count = 3 } },
     sentiment = { sentiment_distribution = { positive = 50, neutral = 25, negative = 25 }, total_sentiments = 8 },
-    transcripts = {
-      { id = "a", user_id = "u1", topics = { { name = "Python" } }, message_count = 4, user_sentiment = "positive",
-        inserted_at = "2026-10-01T10:00:00Z", model = "m", first_message = "hi" },
-      { id = "b", user_id = "u1", topics = { { name = "Python" } }, message_count = 6, user_sentiment = "negative",
-        inserted_at = "2026-10-02T10:00:00Z", model = "m", first_message = "hi" },
-    },
     overview = { conversation_volume = { total = 7, change = 12.34 }, users = { total = 3, change = 0 },
       topics = { total = 2, change = -50 }, user_rating = { total = 4, change = 0 } },
     metrics = { registered_users = { total = 9, change_percentage = 1 }, new_users = { total = 6, change_percentage = 0 },
@@ -136,34 +162,96 @@ local function answers()
   }
 end
 
+-- The report from answers as run() gathers them: the users listing and the transcripts read
+-- into a registry and a tally, the rest as the API's bodies.
 local function build(a, failures, opts)
   local o = assert(cohort_report.check(opts or { start = "2026-10-01", ["end"] = "2026-10-14", aggregation = "weekly" }))
-  return shape.build(o, a, failures or {}, "main", cohort_report.plan(o))
+  local given = {}
+  for k, v in pairs(a) do given[k] = v end
+  if a.users then
+    given.users = people.registry()
+    people.add_users(given.users, a.users)
+  end
+  if a.transcripts then
+    given.transcripts = people.tally { periods = calendar.periods(o.first, o.last, o.aggregation), first = o.first,
+      last = o.last, before = o.before, prev = o.prev_first and { first = o.prev_first, last = o.prev_last } }
+    assert(people.add_conversations(given.transcripts, a.transcripts,
+      { first = math.min(o.before.first, o.prev_first or o.before.first), last = o.last }))
+  end
+  return report_build.report(o, given, failures or {}, "main", cohort_report.plan(o))
 end
 
 describe("cohort report shaping", function()
-  it("puts each answer in its period, dates or date-times alike, and sums them", function()
+  it("counts people per week from sets, as worked out by hand", function()
     local r = build(answers())
     assert.equal(3, #r.periods) -- Oct 1-4, Oct 5-11, Oct 12-14
-    assert.same({ 1, 2, 3 }, { r.periods[1].new_users, r.periods[2].new_users, r.periods[3].new_users })
-    assert.same({ 4, 5, 6 }, { r.periods[1].veteran_users, r.periods[2].veteran_users, r.periods[3].veteran_users })
-    assert.same({ 3, 0, 4 }, { r.periods[1].conversations, r.periods[2].conversations, r.periods[3].conversations })
-    assert.equal(2, r.periods[2].registered)
-    assert.equal(6, r.totals.new_users)
-    assert.equal(15, r.totals.veteran_users)
+    local function column(key)
+      local out = {}
+      for i, p in ipairs(r.periods) do out[i] = p[key] end
+      return out
+    end
+    assert.same({ 3, 2, 1 }, column("active_users"))
+    assert.same({ 1, 1, 0 }, column("new_users"))
+    assert.same({ 1, 1, 0 }, column("returning_users"))
+    assert.same({ 1, 0, 1 }, column("resurrecting_users"))
+    assert.same({ 0, 2, 2 }, column("dormant_users"))
+    assert.same({ 1, 1, 1 }, column("registered"))
+    assert.same({ active_users = 4, new_users = 2, returning_users = 2, registered = 3, org_users = 5 },
+      { active_users = r.totals.active_users, new_users = r.totals.new_users, returning_users = r.totals.returning_users,
+        registered = r.totals.registered, org_users = r.totals.org_users })
+    assert.same({ { start = "2026-10-01", size = 1, active = { 1, 1, 0 } }, { start = "2026-10-05", size = 1,
+      active = { 1, 0 } }, { start = "2026-10-12", size = 1, active = { 0 } } }, r.retention)
+    assert.equal(1, r.previous.active_users) -- u1 on Sep 25
+    assert.equal(300, r.change.active_users)
+    assert.equal(0, r.cross_check.disagreements)
+    assert.same({ 1, 1, 1, 0, 0, 1, 1 }, (function()
+      local out = {}
+      for i = 1, 7 do out[i] = r.daily_active_users[i].users end
+      return out
+    end)())
+    -- The API's own conversation figures beside them.
+    assert.same({ 3, 0, 4 }, column("conversations"))
     assert.equal(7, r.totals.conversations)
     assert.equal(12.5, r.totals.avg_messages) -- (10 * 3 + 20 * 1) / 4 sessions
-    assert.equal(14, #r.daily_active_users)
-    assert.equal(3, r.daily_active_users[1].users)
-    assert.equal(0, r.daily_active_users[2].users)
-    assert.equal("2026-10-01", r.totals.peak_day)
+    assert.equal(26, r.totals.messages) -- the transcripts of the range: 6 + 4 * 5
     assert.equal("Python", r.topics[1].name)
     assert.equal(75, r.topics[1].share)
-    assert.same({ positive = 1, negative = 1 }, r.topics[1].sentiment)
-    assert.equal(1, r.totals.active_users)
-    assert.equal(10, r.totals.messages)
+    assert.same({ positive = 2, negative = 1, neutral = 1 }, r.topics[1].sentiment)
     assert.is_true(r.activity)
     assert.same({}, r.errors)
+  end)
+
+  it("names a disagreement of user-cohorts-over-time with both figures", function()
+    local a = answers()
+    a.cohorts.new_users[2], a.cohorts.veteran_users[1] = 4, 7
+    local r = build(a)
+    assert.equal(2, r.cross_check.disagreements)
+    local notes = table.concat(r.notes, "\n")
+    assert.matches("disagrees in 2 of 3 weeks", notes)
+    assert.matches("2026%-10%-01: registered 1 here, new_users 1 there; registered before the range and active 2 here, "
+      .. "veteran_users 7 there", notes)
+    assert.matches("2026%-10%-05: registered 1 here, new_users 4 there", notes)
+  end)
+
+  it("counts users it cannot place in time as registered before, and says so", function()
+    local a = answers()
+    a.users[5] = { username = "u5", date_joined = "not a date" }
+    a.users[6] = { username = 42 }
+    a.transcripts[#a.transcripts + 1] = { user_id = "ghost", inserted_at = "2026-10-03T01:00:00Z", message_count = 1 }
+    a.transcripts[#a.transcripts + 1] = { user_id = json.null, inserted_at = "2026-10-03T01:00:00Z" }
+    a.transcripts[#a.transcripts + 1] = { user_id = "u1", inserted_at = "2026-02-30T01:00:00Z" }
+    local r = build(a)
+    assert.same({ 4, 2, 1 }, { r.periods[1].active_users, r.periods[2].active_users, r.periods[3].active_users })
+    for _, p in ipairs(r.periods) do
+      assert.equal(p.active_users, p.new_users + p.returning_users + p.resurrecting_users)
+    end
+    local kinds = {}
+    for _, e in ipairs(r.errors) do kinds[e.call .. ":" .. e.kind] = e.message end
+    assert.matches('the user "u5" has the date_joined "not a date"', kinds["users:records"])
+    assert.matches("user 6 of a page has the username 42", kinds["users:records"])
+    assert.matches("conversation 9 of .* has the user_id null; left out", kinds["transcripts:records"])
+    assert.matches('has the inserted_at "2026%-02%-30T01:00:00Z"; left out', kinds["transcripts:records"])
+    assert.matches("1 active users are not in the users listing", table.concat(r.notes, "\n"))
   end)
 
   it("reads a sentiment distribution given in percent, and one given in counts", function()
@@ -181,15 +269,22 @@ describe("cohort report shaping", function()
 
   it("marks a failed call's sections and keeps the others", function()
     local a = answers()
-    a.topics = nil
+    a.topics, a.users = nil, nil
     local err = setmetatable({}, { __tostring = function() return "iblai: HTTP 500 Internal Server Error" end })
-    local r = build(a, { topics = { op = "x", err = err } })
+    local r = build(a, { topics = { op = "x", err = err }, users = { op = "y", err = err } })
     assert.equal("failed", r.sections.topics)
-    assert.equal("ok", r.sections.cohorts)
-    assert.equal(1, #r.errors)
-    assert.equal("topics", r.errors[1].call)
+    assert.equal("partial", r.sections.lifecycle)
+    assert.equal("failed", r.sections.retention)
+    assert.equal("failed", r.sections.registrations)
+    assert.equal("ok", r.sections.activity)
+    assert.same({ "users", "topics" }, { r.errors[2].call, r.errors[1].call })
     assert.equal("ai_analytics_orgs_users_most_discussed_topics_list", r.errors[1].operation)
-    assert.equal(6, r.totals.new_users)
+    -- Without the listing, active users are still counted; who is new is not known.
+    assert.equal(4, r.totals.active_users)
+    assert.is_nil(r.totals.new_users)
+    assert.equal(3, r.periods[1].active_users)
+    assert.is_nil(r.periods[1].new_users)
+    assert.is_nil(r.retention)
   end)
 
   it("calls an answer of another shape a failure, saying which operation", function()
@@ -197,20 +292,19 @@ describe("cohort report shaping", function()
     a.cohorts = { periods = { "2026-10-01" } }
     a.conversations = { { date = "yesterday", conversation_count = 1 } }
     local r = build(a)
-    assert.equal("failed", r.sections.cohorts)
+    assert.equal("failed", r.sections.cross_check)
     assert.equal("partial", r.sections.conversations)
-    assert.is_nil(r.totals.new_users)
-    assert.is_nil(r.periods[1].new_users)
+    assert.is_nil(r.cross_check)
+    assert.equal(3, r.periods[1].active_users)
     assert.matches("user_cohorts_over_time_retrieve is not as the API describes it", r.errors[1].message)
     assert.matches("no date in 'date'", r.errors[2].message)
   end)
 
   it("renders an empty range with zeros and says there was no activity", function()
     local r = build({ cohorts = { periods = {}, new_users = {}, veteran_users = {} }, conversations = {}, messages = {},
-      registered = {}, usage = {}, topics = {}, transcripts = {},
-      sentiment = { sentiment_distribution = {}, total_sentiments = 0 } })
+      users = {}, transcripts = {}, topics = {}, sentiment = { sentiment_distribution = {}, total_sentiments = 0 } })
     assert.is_false(r.activity)
-    assert.equal(0, r.totals.new_users)
+    assert.equal(0, r.totals.active_users)
     assert.equal(0, r.totals.avg_messages)
     local doc = require("iblai.render.json").render(r)
     assert.matches('"topics":%[%]', doc)
@@ -240,7 +334,8 @@ describe("cohort report renderers", function()
       local width = count(ls[2], ",")
       for i = 3, #ls do assert.equal(width, count(ls[i]:gsub('"[^"]*"', ""), ","), ls[i]) end
     end
-    assert.same({ "range", "summary", "periods", "daily_active_users", "topics", "sentiment", "overview" }, names)
+    assert.same({ "range", "summary", "periods", "retention", "cross_check", "daily_active_users", "topics", "sentiment",
+      "overview" }, names)
   end)
 
   it("keeps Markdown tables intact whatever a topic is called", function()
@@ -369,275 +464,6 @@ describe("iblai cohort-report usage errors", function()
   end)
 end)
 
-describe("iblai cohort-report against the sandbox", function()
-  local sb, client, env, users
-
-  setup(function()
-    sb = helpers.sandbox("--users", "60", "--seed", "7")
-    client = assert(iblai.new { base_url = sb.url, api_key = "sandbox", org = "main", username = "admin",
-      retries = 0 })
-    env = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "sandbox", IBLAI_ORG = "main", IBLAI_USERNAME = "admin" }
-    users = assert(client:collect("core_platform_users_retrieve", {}))
-  end)
-
-  teardown(function()
-    client:close()
-    sb.stop()
-  end)
-
-  local function report_json(args)
-    local full = { "cohort-report", "--format", "json" }
-    for _, a in ipairs(args) do full[#full + 1] = a end
-    local code, out, err = helpers.run(full, env)
-    assert.equal(0, code, err)
-    assert.equal(1, #lines(out))
-    return assert(json.decode(out)), out
-  end
-
-  -- The figures a person would compute from the listings: users (registration dates) and the
-  -- conversations of the range (transcripts), bucketed by the report's own periods.
-  local function from_listings(r)
-    local start, stop = r.range.start, r.range["end"]
-    local function period_of(date)
-      for i, p in ipairs(r.periods) do
-        if date >= p.start and date <= p["end"] then return i end
-      end
-    end
-    local joined = {}
-    for _, u in ipairs(users) do joined[u.username] = u.date_joined:sub(1, 10) end
-    local convs = assert(client:call("ai_analytics_orgs_users_transcripts_list", { start_date = start, end_date = stop }))
-    local want = { new = {}, conversations = {}, messages = {}, topics = {}, sentiment = {}, daily = {}, veteran = {} }
-    for i = 1, #r.periods do
-      want.new[i], want.conversations[i], want.messages[i], want.veteran[i] = 0, 0, 0, {}
-    end
-    for _, day in pairs(joined) do
-      local i = day >= start and day <= stop and period_of(day)
-      if i then want.new[i] = want.new[i] + 1 end
-    end
-    local daily_veteran = {}
-    for _, c in ipairs(convs) do
-      local day = c.inserted_at:sub(1, 10)
-      local i = assert(period_of(day))
-      want.conversations[i] = want.conversations[i] + 1
-      want.messages[i] = want.messages[i] + c.message_count
-      want.topics[c.topics[1].name] = (want.topics[c.topics[1].name] or 0) + 1
-      want.sentiment[c.user_sentiment] = (want.sentiment[c.user_sentiment] or 0) + 1
-      want.daily[day] = want.daily[day] or {}
-      want.daily[day][c.user_id] = true
-      if joined[c.user_id] < start then
-        want.veteran[i][c.user_id] = true
-        daily_veteran[day] = daily_veteran[day] or {}
-        daily_veteran[day][c.user_id] = true
-      end
-    end
-    local function size(set)
-      local n = 0
-      for _ in pairs(set) do n = n + 1 end
-      return n
-    end
-    for i = 1, #r.periods do want.veteran[i] = size(want.veteran[i]) end
-    -- Monthly periods sum the API's daily counts, so a user counts once per day.
-    want.veteran_by_day = {}
-    for i = 1, #r.periods do want.veteran_by_day[i] = 0 end
-    for day, set in pairs(daily_veteran) do
-      local i = period_of(day)
-      want.veteran_by_day[i] = want.veteran_by_day[i] + size(set)
-    end
-    for day, set in pairs(want.daily) do want.daily[day] = size(set) end
-    return want, #convs
-  end
-
-  it("matches the users and conversations listings, week by week", function()
-    local r = report_json { "--start", "2026-09-01", "--end", "2026-11-24", "--aggregation", "weekly" }
-    local want, n = from_listings(r)
-    assert.is_true(n > 50, "the sandbox should have conversations in this range")
-    assert.equal(13, #r.periods)
-    local new_total = 0
-    for i, p in ipairs(r.periods) do
-      assert.equal(want.new[i], p.new_users, "new users, period " .. p.start)
-      assert.equal(want.veteran[i], p.veteran_users, "returning users, period " .. p.start)
-      assert.equal(want.conversations[i], p.conversations, "conversations, period " .. p.start)
-      assert.equal(want.conversations[i], p.sessions)
-      if p.sessions > 0 then
-        -- The API describes avg_messages as an integer; the report keeps one decimal of what it gets.
-        assert.near(want.messages[i] / p.sessions, p.avg_messages, 0.55)
-      end
-      new_total = new_total + p.new_users
-    end
-    assert.is_true(new_total > 0, "some users registered in the range")
-    assert.equal(new_total, r.totals.new_users)
-    assert.equal(n, r.totals.conversations)
-    for _, d in ipairs(r.daily_active_users) do assert.equal(want.daily[d.date] or 0, d.users, d.date) end
-    assert.equal(85, #r.daily_active_users)
-    for _, t in ipairs(r.topics) do assert.equal(want.topics[t.name], t.conversations, t.name) end
-    for name, c in pairs(r.sentiment.counts) do assert.equal(want.sentiment[name] or 0, c, name) end
-    assert.equal(n, r.sentiment.total)
-  end)
-
-  it("sums to the cohorts endpoint's own new users, and weeks begin where the API's begin", function()
-    local r = report_json { "--start", "2026-09-01", "--end", "2026-11-24", "--aggregation", "weekly" }
-    local api = assert(client:call("ai_analytics_orgs_users_user_cohorts_over_time_retrieve",
-      { start_date = "2026-09-01", end_date = "2026-11-24", aggregation = "weekly" }))
-    local sum_api, sum_report = 0, 0
-    for _, n in ipairs(api.new_users) do sum_api = sum_api + n end
-    for _, p in ipairs(r.periods) do sum_report = sum_report + p.new_users end
-    assert.equal(sum_api, sum_report)
-    for i = 2, #r.periods do assert.equal(api.periods[i]:sub(1, 10), r.periods[i].start) end
-  end)
-
-  it("builds months from the API's days, new users per calendar month", function()
-    local r = report_json { "--start", "2026-06-15", "--end", "2026-11-24", "--aggregation", "monthly" }
-    local want = from_listings(r)
-    assert.same({ "2026-06-15", "2026-07-01", "2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01" },
-      (function()
-        local s = {}
-        for i, p in ipairs(r.periods) do s[i] = p.start end
-        return s
-      end)())
-    for i, p in ipairs(r.periods) do
-      assert.equal(want.new[i], p.new_users, p.start)
-      assert.equal(want.conversations[i], p.conversations, p.start)
-      assert.equal(want.veteran_by_day[i], p.veteran_users, p.start)
-      assert.equal(want.new[i], p.registered, p.start)
-    end
-    assert.matches("sums of the API's daily figures", table.concat(r.notes, " "))
-  end)
-
-  it("writes integers as integers and every list as a list", function()
-    local r, text = report_json { "--start", "2026-11-01", "--end", "2026-11-24" }
-    assert.not_matches('"new_users":%d+%.0', text)
-    assert.not_matches('"conversations":%d+%.0', text)
-    assert.matches('"periods":%[{', text)
-    assert.equal("integer", math.type(r.totals.new_users))
-    for _, key in ipairs { "range", "periods", "totals", "topics", "sentiment" } do assert.is_not_nil(r[key], key) end
-    assert.same({ "start", "end", "aggregation" }, { r.range.start and "start", r.range["end"] and "end",
-      r.range.aggregation and "aggregation" })
-    for _, key in ipairs { "start", "new_users", "veteran_users", "conversations" } do
-      assert.is_not_nil(r.periods[1][key], key)
-    end
-    assert.is_not_nil(r.topics[1].name)
-    assert.is_not_nil(r.topics[1].conversations)
-  end)
-
-  it("says there was no activity in an empty range, with zeros and empty lists", function()
-    local r, text = report_json { "--start", "2010-01-01", "--end", "2010-01-10" }
-    assert.is_false(r.activity)
-    assert.equal(0, r.totals.new_users)
-    assert.equal(0, r.totals.conversations)
-    assert.matches('"topics":%[%]', text)
-    local code, out = helpers.run({ "cohort-report", "--start", "2010-01-01", "--end", "2010-01-10" }, env)
-    assert.equal(0, code)
-    assert.matches("No activity in this range", out)
-  end)
-
-  it("prints Markdown by default and CSV on request, both to a pipe", function()
-    local code, out = helpers.run({ "cohort-report", "--start", "2026-11-01", "--end", "2026-11-24",
-      "--aggregation", "weekly" }, env)
-    assert.equal(0, code)
-    assert.matches("^# Engagement report: 2026%-11%-01 to 2026%-11%-24\n", out)
-    for _, h in ipairs { "## New and returning users", "## Daily active users", "## Conversations", "## Top topics",
-      "## Sentiment", "## Org overview" } do
-      assert.truthy(out:find(h, 1, true), h)
-    end
-    code, out = helpers.run({ "cohort-report", "--start", "2026-11-01", "--end", "2026-11-24", "--format", "csv" }, env)
-    assert.equal(0, code)
-    assert.matches("^# range\nstart,end,aggregation,mentor,days,org\n2026%-11%-01,2026%-11%-24,daily,,24,main\n\n# summary",
-      out)
-  end)
-
-  it("writes --out atomically, the format following the extension, and leaves no temporary file", function()
-    local dir = tmpdir()
-    local out = dir .. "/report.json"
-    local f = assert(io.open(out, "w"))
-    f:write("old")
-    f:close()
-    local code, stdout, err = helpers.run({ "cohort-report", "--start", "2026-11-01", "--end", "2026-11-24",
-      "--out", out }, env)
-    assert.equal(0, code, err)
-    assert.equal("", stdout)
-    assert.matches("wrote .*report%.json %(json", err)
-    assert.is_table(json.decode(slurp(out)))
-    local p = io.popen("ls -A " .. helpers.quote(dir))
-    assert.equal("report.json\n", p:read("a"))
-    p:close()
-    os.execute("rm -rf " .. helpers.quote(dir))
-  end)
-
-  it("runs examples/cohort_report.lua, which writes the HTML page", function()
-    local dir = tmpdir()
-    local code, out, err = helpers.run({ helpers.root .. "/examples/cohort_report.lua", "2026-10-01", "2026-11-24",
-      dir .. "/r.html" }, env)
-    assert.equal(0, code, err)
-    local r = report_json { "--start", "2026-10-01", "--end", "2026-11-24" }
-    assert.matches(("%d new, %d returning, %d conversations"):format(r.totals.new_users,
-      report_json({ "--start", "2026-10-01", "--end", "2026-11-24", "--aggregation", "weekly" }).totals.veteran_users,
-      r.totals.conversations), out)
-    assert.matches("topic 1: ", out)
-    assert.matches("^<!DOCTYPE html>", slurp(dir .. "/r.html"))
-    os.execute("rm -rf " .. helpers.quote(dir))
-  end)
-
-  it("filters by mentor where the API can, and says which sections stay org-wide", function()
-    local all = report_json { "--start", "2026-09-01", "--end", "2026-11-24" }
-    local mentor = "nobody-mentor"
-    local r = report_json { "--start", "2026-09-01", "--end", "2026-11-24", "--mentor", mentor }
-    assert.equal(mentor, r.range.mentor)
-    assert.equal(0, r.totals.conversations)
-    assert.equal(all.totals.avg_daily_active_users, r.totals.avg_daily_active_users)
-    assert.matches("does not filter them by mentor", table.concat(r.notes, " "))
-  end)
-
-  it("copes with a sandbox that fails 30% of requests: a whole report, exit 0 or 1", function()
-    local flaky = helpers.sandbox("--users", "60", "--seed", "7", "--fail-rate", "0.3")
-    finally(function() flaky.stop() end)
-    local e = { IBLAI_BASE_URL = flaky.url, IBLAI_API_KEY = "k-flaky-9876", IBLAI_ORG = "main", IBLAI_USERNAME = "admin" }
-    for _ = 1, 2 do
-      local code, out, err = helpers.run({ "cohort-report", "--start", "2026-10-01", "--end", "2026-11-24",
-        "--format", "json" }, e)
-      local r = assert(json.decode(out), err)
-      assert.is_true(code == 0 or code == 1, err)
-      assert.equal(code == 1, #r.errors > 0)
-      assert.equal(r.sections.activity == "ok" and 55 or 0, #r.daily_active_users)
-      assert.not_matches("k%-flaky%-9876", err .. out) -- the key never shows
-    end
-  end)
-end)
-
-describe("iblai cohort-report with failing calls", function()
-  local sb, env
-
-  setup(function()
-    sb = helpers.sandbox("--users", "40", "--seed", "2", "--script", helpers.root .. "/spec/support/cohort_faults.lua")
-    env = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "secret-key-1234", IBLAI_ORG = "main", IBLAI_USERNAME = "admin" }
-  end)
-
-  teardown(function() sb.stop() end)
-
-  it("renders every other section, says which failed, and exits 1", function()
-    local code, out, err = helpers.run({ "cohort-report", "--start", "2026-10-01", "--end", "2026-11-24",
-      "--format", "json" }, env)
-    assert.equal(1, code)
-    local r = assert(json.decode(out))
-    assert.equal("failed", r.sections.topics)
-    assert.equal("failed", r.sections.sentiment)
-    assert.equal("ok", r.sections.cohorts)
-    assert.equal("ok", r.sections.activity)
-    assert.equal(json.null, r.sentiment)
-    assert.same({}, r.topics)
-    assert.is_true(r.totals.new_users >= 0)
-    assert.matches("2 of the report's calls failed", err)
-    assert.matches("HTTP 500", err)
-    assert.matches("topics are being reindexed", err)
-    assert.matches("is not as the API describes it", err)
-    assert.not_matches("secret%-key%-1234", err .. out)
-
-    code, out = helpers.run({ "cohort-report", "--start", "2026-10-01", "--end", "2026-11-24" }, env)
-    assert.equal(1, code)
-    assert.matches("## Top topics\n\n> %*%*Unavailable:%*%* iblai: [%w_]+: HTTP 500", out)
-    assert.matches("## New and returning users\n\n%d+ new", out)
-  end)
-end)
-
 -- Records of a CSV text as RFC 4180 reads them (quoted fields may hold commas, quotes doubled,
 -- line breaks); a line of its own starting "# " opens a section. Returns section -> records.
 local function read_csv(text)
@@ -690,6 +516,422 @@ local function gfm(text, dir)
   p:close()
   return html
 end
+
+-- Day numbers (0 = 1970-01-01) and dates, written here apart from the library's calendar so that
+-- the brute force below shares nothing with what it checks.
+local function day_number(date)
+  local y, m, d = date:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)")
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m > 2 and m - 3 or m + 9) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+
+local function date_of(z)
+  z = z + 719468
+  local era = z // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d, m = doy - (153 * mp + 2) // 5 + 1, mp < 10 and mp + 3 or mp - 9
+  return ("%04d-%02d-%02d"):format(yoe + era * 400 + (m <= 2 and 1 or 0), m, d)
+end
+
+-- Which calendar period a day is in: the day, the Monday of its week, or its month.
+local function period_key(z, aggregation)
+  if aggregation == "weekly" then return date_of(z - (z + 3) % 7) end
+  if aggregation == "monthly" then return date_of(z):sub(1, 7) end
+  return date_of(z)
+end
+
+-- People per period, totals, the range before and the triangle, counted by brute force from the
+-- users (date_joined) and the conversations (user_id, inserted_at) exactly as the issue defines
+-- them: sets of usernames, one walk over the days.
+local function brute_force(first_date, last_date, aggregation, users, conversations)
+  local first, last = day_number(first_date), day_number(last_date)
+  local days = last - first + 1
+  local periods, index_of = {}, {}
+  for z = first, last do
+    local key = period_key(z, aggregation)
+    if not index_of[key] then
+      periods[#periods + 1] = { first = z, last = z, active = {} }
+      index_of[key] = #periods
+    end
+    periods[index_of[key]].last = z
+  end
+  -- The whole calendar period before the first one.
+  local start = first
+  while period_key(start - 1, aggregation) == period_key(first, aggregation) do start = start - 1 end
+  local before_key = period_key(start - 1, aggregation)
+  local joined = {}
+  for _, u in ipairs(users) do joined[u.username] = day_number(u.date_joined) end
+  local before, range, prev, daily, prev_daily = {}, {}, {}, {}, {}
+  local prev_first, prev_last = first - days, first - 1
+  for _, c in ipairs(conversations) do
+    local z = day_number(c.inserted_at)
+    if z >= first and z <= last then
+      periods[index_of[period_key(z, aggregation)]].active[c.user_id] = true
+      range[c.user_id] = true
+      daily[z] = daily[z] or {}
+      daily[z][c.user_id] = true
+    end
+    if period_key(z, aggregation) == before_key then before[c.user_id] = true end
+    if z >= prev_first and z <= prev_last then
+      prev[c.user_id] = true
+      prev_daily[z] = prev_daily[z] or {}
+      prev_daily[z][c.user_id] = true
+    end
+  end
+  local function size(set)
+    local n = 0
+    for _ in pairs(set) do n = n + 1 end
+    return n
+  end
+  local want = { periods = {}, daily = {}, retention = {} }
+  for k, p in ipairs(periods) do
+    local was = k == 1 and before or periods[k - 1].active
+    local row = { start = date_of(p.first), ["end"] = date_of(p.last), registered = 0, active_users = 0,
+      new_users = 0, returning_users = 0, resurrecting_users = 0, dormant_users = 0 }
+    for _, j in pairs(joined) do
+      if j >= p.first and j <= p.last then row.registered = row.registered + 1 end
+    end
+    for u in pairs(p.active) do
+      row.active_users = row.active_users + 1
+      local j = joined[u]
+      if j >= p.first and j <= p.last then
+        row.new_users = row.new_users + 1
+      elseif was[u] then
+        row.returning_users = row.returning_users + 1
+      else
+        row.resurrecting_users = row.resurrecting_users + 1
+      end
+    end
+    for u in pairs(was) do
+      if not p.active[u] then row.dormant_users = row.dormant_users + 1 end
+    end
+    want.periods[k] = row
+    -- The cohort of this period, and how many of it were active in this and each later period.
+    local cohort = { start = row.start, size = row.registered, active = {} }
+    for later = k, #periods do
+      local n = 0
+      for u in pairs(periods[later].active) do
+        if joined[u] >= p.first and joined[u] <= p.last then n = n + 1 end
+      end
+      cohort.active[#cohort.active + 1] = n
+    end
+    want.retention[k] = cohort
+  end
+  local function totals(active, a, b)
+    local t = { active_users = size(active), new_users = 0, registered = 0 }
+    for u in pairs(active) do
+      if joined[u] >= a and joined[u] <= b then t.new_users = t.new_users + 1 end
+    end
+    for _, j in pairs(joined) do
+      if j >= a and j <= b then t.registered = t.registered + 1 end
+    end
+    t.returning_users = t.active_users - t.new_users
+    return t
+  end
+  want.totals = totals(range, first, last)
+  want.previous = totals(prev, prev_first, prev_last)
+  local sum, prev_sum = 0, 0
+  for z = first, last do
+    want.daily[#want.daily + 1] = { date = date_of(z), users = daily[z] and size(daily[z]) or 0 }
+    sum = sum + want.daily[#want.daily].users
+  end
+  for _, set in pairs(prev_daily) do prev_sum = prev_sum + size(set) end
+  want.totals.avg_daily_active_users = math.floor(sum / days * 10 + 0.5) / 10
+  want.previous.avg_daily_active_users = math.floor(prev_sum / days * 10 + 0.5) / 10
+  want.fetch_first = date_of(math.min(start - 1 - 40, prev_first)) -- the period before, and the range before
+  return want
+end
+
+describe("iblai cohort-report counts people as a brute force over the raw data does", function()
+  -- Two orgs of different seeds and sizes; ranges that start inside a month and on a Thursday.
+  for _, case in ipairs { { seed = "7", users = "60" }, { seed = "3", users = "240" } } do
+    describe(("a sandbox of %s users, seed %s"):format(case.users, case.seed), function()
+      local sb, client, env, users, mentors
+
+      setup(function()
+        sb = helpers.sandbox("--users", case.users, "--seed", case.seed)
+        client = assert(iblai.new { base_url = sb.url, api_key = "sandbox", org = "main", username = "admin",
+          retries = 0 })
+        env = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "sandbox", IBLAI_ORG = "main", IBLAI_USERNAME = "admin" }
+        users = assert(client:collect("core_platform_users_retrieve", {}))
+        -- Mentor ids as the API shows them: in the users' memories.
+        mentors = {}
+        for i = 1, math.min(#users, 20) do
+          for _, m in ipairs(assert(client:collect("ai_mentor_orgs_users_memories_list", { user_id = users[i].username }))) do
+            if not mentors[m.mentor] then
+              mentors[m.mentor] = true
+              mentors[#mentors + 1] = m.mentor
+            end
+          end
+        end
+      end)
+
+      teardown(function()
+        client:close()
+        sb.stop()
+      end)
+
+      local function report_json(args)
+        local full = { "cohort-report", "--format", "json" }
+        for _, a in ipairs(args) do full[#full + 1] = a end
+        local code, out, err = helpers.run(full, env)
+        assert.equal(0, code, err)
+        return assert(json.decode(out)), out
+      end
+
+      -- Every figure of every period, the totals, the range before, daily activity and the
+      -- triangle, against the brute force over one transcripts call that spans them all.
+      local function check(start, stop, aggregation, mentor)
+        local args = { "--start", start, "--end", stop, "--aggregation", aggregation }
+        if mentor then
+          args[#args + 1] = "--mentor"
+          args[#args + 1] = mentor
+        end
+        local r = report_json(args)
+        local want = brute_force(start, stop, aggregation, users, {})
+        local conversations = assert(client:call("ai_analytics_orgs_users_transcripts_list",
+          { start_date = want.fetch_first, end_date = stop, mentor = mentor }))
+        want = brute_force(start, stop, aggregation, users, conversations)
+        assert.same({}, r.errors)
+        assert.equal(#want.periods, #r.periods)
+        local active_sum = 0
+        for k, p in ipairs(want.periods) do
+          for key, value in pairs(p) do assert.equal(value, r.periods[k][key], ("%s of %s"):format(key, p.start)) end
+          local got = r.periods[k]
+          assert.equal(got.active_users, got.new_users + got.returning_users + got.resurrecting_users, p.start)
+          active_sum = active_sum + got.active_users
+        end
+        for key, value in pairs(want.totals) do assert.equal(value, r.totals[key], "totals." .. key) end
+        for key, value in pairs(want.previous) do assert.equal(value, r.previous[key], "previous." .. key) end
+        assert.equal(#users, r.totals.org_users)
+        -- No headline exceeds the org's user count, though the periods' sum may.
+        for _, key in ipairs { "active_users", "new_users", "returning_users", "registered", "avg_daily_active_users" } do
+          assert.is_true(r.totals[key] <= #users, key)
+        end
+        assert.same(want.daily, r.daily_active_users)
+        assert.same(want.retention, r.retention)
+        for k, cohort in ipairs(r.retention) do assert.equal(r.periods[k].new_users, cohort.active[1]) end
+        assert.equal(0, r.cross_check.disagreements)
+        return r, want, active_sum, #conversations
+      end
+
+      it("month by month from a start inside a month", function()
+        local r, _, active_sum, n = check("2026-01-15", "2026-11-24", "monthly")
+        assert.is_true(n > 100, "conversations: " .. n)
+        assert.equal("2026-01-15", r.periods[1].start)
+        assert.equal(11, #r.periods)
+        assert.is_true(active_sum > r.totals.active_users, "the periods count some people more than once")
+        assert.is_true(r.totals.new_users > 0 and r.totals.returning_users > 0)
+        local resurrecting, dormant = 0, 0
+        for _, p in ipairs(r.periods) do
+          resurrecting, dormant = resurrecting + p.resurrecting_users, dormant + p.dormant_users
+        end
+        assert.is_true(resurrecting > 0 and dormant > 0)
+        assert.matches("agrees in every month %(its new_users with registrations only", table.concat(r.notes, "\n"))
+      end)
+
+      it("week by week from a Thursday, and day by day", function()
+        local r = check("2026-09-03", "2026-11-24", "weekly")
+        assert.equal("2026-09-03", r.periods[1].start)
+        assert.equal("2026-09-06", r.periods[1]["end"])
+        assert.equal("2026-09-07", r.periods[2].start)
+        assert.matches("agrees in every week %(its new_users with registrations, its veteran_users",
+          table.concat(r.notes, "\n"))
+        check("2026-10-20", "2026-11-24", "daily")
+      end)
+
+      it("for one mentor, counted the same way, registrations staying the org's", function()
+        assert.is_true(#mentors >= 2, "mentor ids in the memories")
+        local all = report_json { "--start", "2026-03-01", "--end", "2026-11-24", "--aggregation", "monthly" }
+        for i = 1, 2 do
+          local r = check("2026-03-01", "2026-11-24", "monthly", mentors[i])
+          assert.is_true(r.totals.active_users < all.totals.active_users)
+          assert.equal(all.totals.registered, r.totals.registered)
+          assert.matches("only conversations with this mentor count as activity", table.concat(r.notes, "\n"))
+        end
+        check("2026-09-03", "2026-11-24", "weekly", mentors[1])
+      end)
+    end)
+  end
+end)
+
+describe("iblai cohort-report against the sandbox", function()
+  local sb, env
+
+  setup(function()
+    sb = helpers.sandbox("--users", "60", "--seed", "7")
+    env = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "sandbox", IBLAI_ORG = "main", IBLAI_USERNAME = "admin" }
+  end)
+
+  teardown(function() sb.stop() end)
+
+  local function report_json(args)
+    local full = { "cohort-report", "--format", "json" }
+    for _, a in ipairs(args) do full[#full + 1] = a end
+    local code, out, err = helpers.run(full, env)
+    assert.equal(0, code, err)
+    assert.equal(1, #lines(out))
+    return assert(json.decode(out)), out
+  end
+
+  it("writes integers as integers, every list as a list, and the keys the issue names", function()
+    local r, text = report_json { "--start", "2026-11-01", "--end", "2026-11-24", "--aggregation", "weekly" }
+    assert.not_matches('"active_users":%d+%.0', text)
+    assert.not_matches('"conversations":%d+%.0', text)
+    assert.matches('"periods":%[{', text)
+    assert.equal("integer", math.type(r.totals.new_users))
+    for _, key in ipairs { "range", "periods", "totals", "previous", "change", "retention", "cross_check", "topics",
+      "sentiment", "daily_active_users", "flagged", "notes" } do
+      assert.is_not_nil(r[key], key)
+    end
+    for _, key in ipairs { "start", "end", "registered", "active_users", "new_users", "returning_users",
+      "resurrecting_users", "dormant_users", "conversations", "sessions", "avg_messages" } do
+      assert.is_not_nil(r.periods[1][key], key)
+    end
+    for _, key in ipairs { "active_users", "new_users", "returning_users", "registered" } do
+      assert.equal("integer", math.type(r.totals[key]), key)
+    end
+    assert.same({ "active", "size", "start" }, (function()
+      local keys = {}
+      for k in pairs(r.retention[1]) do keys[#keys + 1] = k end
+      table.sort(keys)
+      return keys
+    end)())
+    assert.is_not_nil(r.topics[1].name)
+    -- Notes define every term, one line each.
+    local notes = table.concat(r.notes, "\n")
+    for _, term in ipairs { "Registered", "Active", "New", "Returning", "Resurrecting", "Dormant", "Retention" } do
+      assert.matches("\n" .. term .. ": ", "\n" .. notes, nil, false)
+    end
+  end)
+
+  it("says there was no activity in an empty range, with zeros and empty lists", function()
+    local r, text = report_json { "--start", "2010-01-01", "--end", "2010-01-10" }
+    assert.is_false(r.activity)
+    assert.equal(0, r.totals.active_users)
+    assert.equal(0, r.totals.new_users)
+    assert.equal(0, r.totals.conversations)
+    assert.matches('"topics":%[%]', text)
+    local code, out = helpers.run({ "cohort-report", "--start", "2010-01-01", "--end", "2010-01-10" }, env)
+    assert.equal(0, code)
+    assert.matches("No activity in this range", out)
+  end)
+
+  it("prints Markdown by default and CSV on request, both to a pipe", function()
+    local code, out = helpers.run({ "cohort-report", "--start", "2026-11-01", "--end", "2026-11-24",
+      "--aggregation", "weekly" }, env)
+    assert.equal(0, code)
+    assert.matches("^# Engagement report: 2026%-11%-01 to 2026%-11%-24\n", out)
+    for _, h in ipairs { "## People per week", "## Retention", "## Daily active users", "## Conversations",
+      "## Top topics", "## Sentiment", "## Org overview", "## Notes" } do
+      assert.truthy(out:find(h, 1, true), h)
+    end
+    assert.truthy(out:find("| Period | Active | New | Returning | Resurrecting | Dormant | Registered |", 1, true))
+    code, out = helpers.run({ "cohort-report", "--start", "2026-11-01", "--end", "2026-11-24", "--format", "csv" }, env)
+    assert.equal(0, code)
+    assert.matches("^# range\nstart,end,aggregation,mentor,days,org\n2026%-11%-01,2026%-11%-24,daily,,24,main\n\n# summary",
+      out)
+    local doc = read_csv(out)
+    assert.same({ "start", "end", "days", "registered", "active_users", "new_users", "returning_users",
+      "resurrecting_users", "dormant_users", "conversations", "sessions", "avg_messages", "avg_daily_active_users" },
+      doc.periods[1])
+    assert.same({ "cohort_start", "size", "period_start", "offset", "active", "share" }, doc.retention[1])
+    assert.equal(24 * 25 // 2 + 1, #doc.retention) -- the triangle of 24 days, one cell a row, and the header
+  end)
+
+  it("writes --out atomically, the format following the extension, and leaves no temporary file", function()
+    local dir = tmpdir()
+    local out = dir .. "/report.json"
+    local f = assert(io.open(out, "w"))
+    f:write("old")
+    f:close()
+    local code, stdout, err = helpers.run({ "cohort-report", "--start", "2026-11-01", "--end", "2026-11-24",
+      "--out", out }, env)
+    assert.equal(0, code, err)
+    assert.equal("", stdout)
+    assert.matches("wrote .*report%.json %(json", err)
+    assert.is_table(json.decode(slurp(out)))
+    local p = io.popen("ls -A " .. helpers.quote(dir))
+    assert.equal("report.json\n", p:read("a"))
+    p:close()
+    os.execute("rm -rf " .. helpers.quote(dir))
+  end)
+
+  it("runs examples/cohort_report.lua, which writes the HTML page", function()
+    local dir = tmpdir()
+    local code, out, err = helpers.run({ helpers.root .. "/examples/cohort_report.lua", "2026-10-01", "2026-11-24",
+      dir .. "/r.html" }, env)
+    assert.equal(0, code, err)
+    local r = report_json { "--start", "2026-10-01", "--end", "2026-11-24", "--aggregation", "weekly" }
+    assert.matches(("%d active: %d new, %d returning; %d conversations"):format(r.totals.active_users,
+      r.totals.new_users, r.totals.returning_users, r.totals.conversations), out)
+    assert.matches("topic 1: ", out)
+    assert.matches("^<!DOCTYPE html>", slurp(dir .. "/r.html"))
+    os.execute("rm -rf " .. helpers.quote(dir))
+  end)
+
+  it("copes with a sandbox that fails 30% of requests: a whole report, exit 0 or 1", function()
+    local flaky = helpers.sandbox("--users", "60", "--seed", "7", "--fail-rate", "0.3", "--latency", "5")
+    finally(function() flaky.stop() end)
+    local e = { IBLAI_BASE_URL = flaky.url, IBLAI_API_KEY = "k-flaky-9876", IBLAI_ORG = "main", IBLAI_USERNAME = "admin" }
+    local steady = report_json { "--start", "2026-10-01", "--end", "2026-11-24" }
+    for _ = 1, 2 do
+      local code, out, err = helpers.run({ "cohort-report", "--start", "2026-10-01", "--end", "2026-11-24",
+        "--format", "json" }, e)
+      local r = assert(json.decode(out), err)
+      assert.is_true(code == 0 or code == 1, err)
+      assert.equal(code == 1, #r.errors > 0)
+      assert.equal(r.sections.activity == "ok" and 55 or 0, #r.daily_active_users)
+      -- What came back is what a steady sandbox gives: retries never count a person twice.
+      if r.sections.lifecycle == "ok" then assert.same(steady.periods[1].active_users, r.periods[1].active_users) end
+      if r.sections.activity == "ok" then assert.same(steady.totals.active_users, r.totals.active_users) end
+      assert.not_matches("k%-flaky%-9876", err .. out) -- the key never shows
+    end
+  end)
+end)
+
+describe("iblai cohort-report with failing calls", function()
+  local sb, env
+
+  setup(function()
+    sb = helpers.sandbox("--users", "40", "--seed", "2", "--script", helpers.root .. "/spec/support/cohort_faults.lua")
+    env = { IBLAI_BASE_URL = sb.url, IBLAI_API_KEY = "secret-key-1234", IBLAI_ORG = "main", IBLAI_USERNAME = "admin" }
+  end)
+
+  teardown(function() sb.stop() end)
+
+  it("renders every other section, says which failed, and exits 1", function()
+    local code, out, err = helpers.run({ "cohort-report", "--start", "2026-10-01", "--end", "2026-11-24",
+      "--format", "json" }, env)
+    assert.equal(1, code)
+    local r = assert(json.decode(out))
+    assert.equal("failed", r.sections.topics)
+    assert.equal("failed", r.sections.sentiment)
+    assert.equal("ok", r.sections.lifecycle)
+    assert.equal("ok", r.sections.retention)
+    assert.equal("ok", r.sections.activity)
+    assert.equal(json.null, r.sentiment)
+    assert.same({}, r.topics)
+    assert.is_true(r.totals.new_users > 0)
+    assert.matches("2 of the report's calls failed", err)
+    assert.matches("HTTP 500", err)
+    assert.matches("topics are being reindexed", err)
+    assert.matches("is not as the API describes it", err)
+    assert.not_matches("secret%-key%-1234", err .. out)
+
+    code, out = helpers.run({ "cohort-report", "--start", "2026-10-01", "--end", "2026-11-24" }, env)
+    assert.equal(1, code)
+    assert.matches("## Top topics\n\n> %*%*Unavailable:%*%* iblai: [%w_]+: HTTP 500", out)
+    assert.matches("## People per day\n\n%d+ distinct users were active: %d+ new", out)
+  end)
+end)
 
 describe("cohort report figures the API should not send", function()
   local figures = require "iblai.workflows.cohort_report.figures"
@@ -778,6 +1020,7 @@ end)
 describe("iblai cohort-report against answers no API should give", function()
   local sb, dir
   local RANGE = { "--start", "2026-10-01", "--end", "2026-10-07" }
+  local WEEKLY = { "--aggregation", "weekly" }
 
   setup(function()
     sb = helpers.sandbox("--script", helpers.root .. "/spec/support/cohort_odd.lua")
@@ -790,9 +1033,10 @@ describe("iblai cohort-report against answers no API should give", function()
   end)
 
   -- Runs the report for an org of the fake server in a format; returns exit code, text, stderr.
-  local function report(org, fmt)
+  local function report(org, fmt, more)
     local args = { "cohort-report", "--format", fmt }
     for _, a in ipairs(RANGE) do args[#args + 1] = a end
+    for _, a in ipairs(more or {}) do args[#args + 1] = a end
     local out = dir .. "/" .. org .. "." .. fmt
     if fmt == "html" then
       args[#args + 1] = "--out"
@@ -806,59 +1050,58 @@ describe("iblai cohort-report against answers no API should give", function()
     return code, text, err
   end
 
-  it("renders 1e300, \"NaN\", negatives, 1e400 and rows of 2^62 in every format, marked, and exits 1", function()
+  it("renders 1e300, \"NaN\", negatives, null and rows of 2^62 in every format, marked, and exits 1", function()
     for _, fmt in ipairs { "md", "csv", "json", "html" } do
-      local code, text, err = report("odd", fmt)
+      local code, text, err = report("odd", fmt, WEEKLY)
       assert.equal(1, code, err)
       assert.matches("held figures it should not send", err)
-      assert.matches('new_users of item 2 %(2026%-10%-02%) is the string "NaN", not a number', err)
+      assert.matches('new_users%[2%] %(2026%-10%-02%) is the string "NaN", not a number', err)
+      assert.matches("conversation_count of item 3 %(2026%-10%-03%) is null", err)
       assert.is_true(#text > 1000, fmt)
     end
-    local _, text = report("odd", "json")
+    local _, text = report("odd", "json", WEEKLY)
     local r = assert(json.decode(text))
     local kinds = {}
-    for _, e in ipairs(r.errors) do kinds[e.call] = e.kind end
-    for _, call in ipairs { "cohorts", "usage", "topics", "sentiment", "overview", "registered", "conversations",
-      "messages", "transcripts", "cohorts_prev" } do
+    for _, e in ipairs(r.errors) do kinds[e.call] = kinds[e.call] or e.kind end
+    for _, call in ipairs { "cohorts", "topics", "sentiment", "overview", "conversations", "messages", "transcripts",
+      "conversations_prev", "messages_prev" } do
       assert.equal("figures", kinds[call], call)
     end
-    assert.equal(1e300, r.periods[1].new_users)
-    assert.equal(json.null, r.periods[2].new_users)
-    assert.equal(-4, r.periods[3].new_users)
-    assert.equal(1 << 62, r.periods[4].new_users)
-    -- Sums cannot wrap: 2^62 + 2^62 + 1 is about 2^63, never negative.
-    assert.is_true(r.totals.veteran_users >= 2.0 ^ 63, tostring(r.totals.veteran_users))
-    assert.is_true(r.totals.registered >= 2.0 ^ 63, tostring(r.totals.registered))
-    assert.equal(0, r.totals.conversations) -- -5 + 5, marked
+    -- Sums cannot wrap: 2^62 + 2^62 + 1 in one week is about 2^63, never negative.
+    local week = r.cross_check.periods[1]
+    assert.is_true(week.api_veteran_users >= 2.0 ^ 63, tostring(week.api_veteran_users))
+    assert.equal(json.null, week.api_new_users) -- one of its days is "NaN"
+    assert.equal(0, r.periods[1].conversations) -- -5 + 5, and a null: marked
+    assert.equal(1e300, r.periods[1].sessions)
+    assert.equal(json.null, r.periods[1].avg_messages) -- 1e300 x 1e300 messages is no number
+    assert.equal(1e300, r.topics[1].conversations)
     assert.not_equal(false, r.activity)
     local flagged = {}
     for _, p in ipairs(r.flagged) do flagged[p] = true end
-    for _, p in ipairs { "periods[0].new_users", "periods[1].new_users", "periods[2].new_users", "totals.new_users",
-      "totals.veteran_users", "totals.registered", "totals.conversations", "topics[0].conversations",
-      "daily_active_users[0].users", "daily_active_users[1].users", "sentiment.total",
-      'sentiment.counts["positive"]', "overview.users.total", "overview.conversation_volume.change" } do
+    for _, p in ipairs { "periods[0].conversations", "periods[0].sessions", "periods[0].avg_messages",
+      "totals.conversations", "totals.messages", "topics[0].conversations", "sentiment.total",
+      'sentiment.counts["positive"]', "overview.users.total", "overview.conversation_volume.change",
+      "cross_check.periods[0].api_new_users", "cross_check.periods[0].api_veteran_users", "change.conversations" } do
       assert.is_true(flagged[p], p)
     end
-    assert.is_nil(flagged["periods[4].new_users"])
+    assert.is_nil(flagged["periods[1].conversations"])
     assert.is_nil(flagged["topics[1].conversations"])
+    assert.matches("disagrees in 1 of 2 weeks.*new_users not a number there.*veteran_users 9%.22337203685477%d*e%+18 there",
+      table.concat(r.notes, "\n"))
 
-    _, text = report("odd", "md")
-    assert.matches("| 2026-10-01 | 1e+300 ⚠ | 4,611,686,018,427,387,904 ⚠ |", text, 1, true)
-    assert.matches("| 2026-10-02 | n/a ⚠ |", text, 1, true)
-    assert.matches("| 2026-10-03 | -4 ⚠ | 1 |", text, 1, true)
-    assert.matches("| **Total** | 1e+300 ⚠ | 9.223e+18 ⚠ |", text, 1, true)
+    _, text = report("odd", "md", WEEKLY)
+    assert.matches("| 2026-10-01 to 2026-10-04 | 0 ⚠ | 1e+300 ⚠ | n/a ⚠ |", text, 1, true)
+    assert.matches("| 1 | Algebra | 1e+300 ⚠ |", text, 1, true)
     assert.not_matches("No activity", text)
 
-    _, text = report("odd", "csv")
+    _, text = report("odd", "csv", WEEKLY)
     local csv_doc = read_csv(text)
-    assert.same({ "2026-10-01", "2026-10-01", "1e+300", "4611686018427387904" },
-      { table.unpack(csv_doc.periods[2], 1, 4) })
-    assert.equal("", csv_doc.periods[3][3]) -- "NaN": no number to write
+    assert.same({ "0", "1e+300", "" }, { table.unpack(csv_doc.periods[2], 10, 12) })
     local csv_flagged = {}
     for i = 2, #csv_doc.flagged do csv_flagged[csv_doc.flagged[i][1]] = true end
     assert.same(flagged, csv_flagged)
 
-    _, text = report("odd", "html")
+    _, text = report("odd", "html", WEEKLY)
     assert.matches('1e+300 <span class="odd"', text, 1, true)
     -- Every number the charts draw is one SVG reads.
     for name, value in text:gmatch(' ([%w-]+)="(%-?[%a]+)"') do
@@ -883,6 +1126,24 @@ describe("iblai cohort-report against answers no API should give", function()
     assert.equal(json.null, json.decode(text).activity)
   end)
 
+  it("shows the rest when the transcripts fail: no people, the API's own figures", function()
+    local code, text, err = report("broken", "json")
+    assert.equal(1, code)
+    assert.matches("transcripts are offline", err)
+    local r = json.decode(text)
+    for _, s in ipairs { "activity", "retention" } do assert.equal("failed", r.sections[s], s) end
+    assert.equal("partial", r.sections.lifecycle) -- registrations are still counted
+    assert.equal("ok", r.sections.registrations)
+    assert.equal(json.null, r.totals.active_users)
+    assert.equal(0, r.totals.registered)
+    assert.equal(json.null, r.retention)
+    code, text = report("broken", "md")
+    assert.equal(1, code)
+    assert.matches("## People per day\n\n> %*%*Partly unavailable:%*%* iblai: ai_analytics_orgs_users_transcripts_list",
+      text)
+    assert.matches("## Retention\n\n> %*%*Unavailable:%*%*", text)
+  end)
+
   it("keeps server strings as data in Markdown, read as GitHub reads it", function()
     if not os.execute("command -v cmark-gfm >/dev/null") then
       local msg = "cmark-gfm is needed: apt-get install cmark-gfm (make deps does)"
@@ -898,7 +1159,7 @@ describe("iblai cohort-report against answers no API should give", function()
     assert.not_matches("<em>", html)
     assert.not_matches("<strong>bold", html)
     assert.equal(1, count(html, "<h1>"))
-    assert.equal(7, count(html, "<h2>"))
+    assert.equal(8, count(html, "<h2>"))
     -- The topics table: every row has its seven cells, whatever the names hold.
     local topics = html:match("<h2>Top topics</h2>(.-)</table>")
     for row in topics:gmatch("<tr>(.-)</tr>") do

@@ -1,9 +1,10 @@
 -- Sandbox routes for the cohort report's specs of odd answers: `iblai sandbox --script THIS`.
 -- Every analytics endpoint the report calls answers by the org in its path, whatever the dates:
 --   odd      figures no count can be: 1e300, "NaN", negatives, 1e400, null, rows of 2^62;
---   quiet    zeros, and a -2 and a 2 that add up to nothing;
+--   quiet    zeros, and conversation counts of -2 and 2 that add up to nothing;
 --   strings  names made of markup, formulas, NUL markers and long UTF-8, and an error whose
---            text is markup.
+--            text is markup;
+--   broken   as quiet, but every transcripts call fails.
 -- The bodies are JSON text as written here, so numbers reach the client exactly so.
 local sandbox = ...
 local BASE = "/api/ai-analytics/orgs/{org}/users/{user_id}/"
@@ -37,12 +38,12 @@ local answers = {
   odd = {
     ["user-cohorts-over-time/"] = function(req)
       return ('{"periods":["%sT00:00:00Z","%sT00:00:00Z","%sT00:00:00Z","%sT00:00:00Z"],'
-        .. '"new_users":[1e300,"NaN",-4,%s],"veteran_users":[%s,%s,1,null]}'):format(
+        .. '"new_users":[1e300,"NaN",-4,%s],"veteran_users":[%s,%s,1,0]}'):format(
         day(req), day(req, 1), day(req, 2), day(req, 3), BIG, BIG, BIG)
     end,
     ["conversation/"] = function(req)
-      return ('[{"date":"%s","conversation_count":-5},{"date":"%s","conversation_count":5}]'):format(
-        day(req), day(req, 1))
+      return ('[{"date":"%s","conversation_count":-5},{"date":"%s","conversation_count":5},'
+        .. '{"date":"%s","conversation_count":null}]'):format(day(req), day(req, 1), day(req, 2))
     end,
     ["usage-summary/"] = function(req)
       return ('[{"date":"%s","user_count":"12"},{"date":"%s","user_count":1e400},{"date":"%s","user_count":3}]')
@@ -71,16 +72,19 @@ local answers = {
         day(req), BIG, day(req, 1), BIG)
     end,
     ["transcripts/"] = function(req)
-      return ('[{"id":"c1","user_id":"ada","topics":[{"name":"Algebra"}],"message_count":-7,'
-        .. '"user_sentiment":"positive","inserted_at":"%sT10:00:00Z","model":"m","first_message":"hi"}]'):format(day(req))
+      local row = '{"id":"c%d","user_id":"ada","topics":[{"name":"Algebra"}],"message_count":-7,'
+        .. '"user_sentiment":"positive","inserted_at":"%sT10:00:00Z","model":"m","first_message":"hi"}'
+      return "[" .. row:format(1, day(req)) .. "," .. row:format(2, req.query.end_date) .. "]"
     end,
   },
   quiet = {
     ["user-cohorts-over-time/"] = function(req)
-      return ('{"periods":["%sT00:00:00Z","%sT00:00:00Z"],"new_users":[-2,2],"veteran_users":[0,0]}'):format(
+      return ('{"periods":["%sT00:00:00Z"],"new_users":[0],"veteran_users":[0]}'):format(day(req))
+    end,
+    ["conversation/"] = function(req)
+      return ('[{"date":"%s","conversation_count":-2},{"date":"%s","conversation_count":2}]'):format(
         day(req), day(req, 1))
     end,
-    ["conversation/"] = function() return "[]" end,
     ["usage-summary/"] = function() return "[]" end,
     ["most-discussed-topics/"] = function() return "[]" end,
     ["user-sentiment/"] = function() return '{"sentiment_distribution":{},"total_sentiments":0}' end,
@@ -135,6 +139,11 @@ local answers = {
     ["registered-users-trend/"] = function(req) return ('[{"interval":"%s","count":1}]'):format(day(req)) end,
   },
 }
+
+-- broken: the org of quiet, but every transcripts call fails.
+answers.broken = {}
+for path, fn in pairs(answers.quiet) do answers.broken[path] = fn end
+answers.broken["transcripts/"] = function() return raw(500, '{"detail":"transcripts are offline"}') end
 
 local paths = {}
 for _, by_path in pairs(answers) do

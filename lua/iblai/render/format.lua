@@ -143,19 +143,23 @@ function M.axis(aggregation)
   return M.unit(aggregation) .. " starting"
 end
 
---- The one line that sums up new and returning users.
+--- The one line that sums up the people of the range.
 -- @param totals the report's totals
--- @param n number of periods
 -- @param aggregation of the periods
 -- @return string
-function M.cohorts_line(totals, n, aggregation)
-  local quiet = totals.new_users == 0 and totals.veteran_users == 0
-  if quiet and not shape.marked(totals, "new_users") and not shape.marked(totals, "veteran_users") then
-    return "No new or returning users in this range."
+function M.people_line(totals, aggregation)
+  if totals.active_users == 0 and totals.registered == 0 then
+    return "Nobody was active or registered in this range."
   end
-  return ("%s new and %s returning users across %d %ss; returning users were %s of them."):format(
-    M.figure(totals, "new_users"), M.figure(totals, "veteran_users"), n, M.unit(aggregation),
-    (M.figure(totals, "returning_share", M.percent)))
+  local org = totals.org_users and (" (the org has %s users)"):format(M.number(totals.org_users)) or ""
+  if totals.new_users == nil then
+    return ("%s distinct users were active; %s registered in the range%s."):format(
+      M.number(totals.active_users), M.number(totals.registered), org)
+  end
+  return ("%s distinct users were active: %s new (registered in the range) and %s returning (registered before it); "
+    .. "%s registered in the range%s. Per %s, each is new, returning or resurrecting."):format(
+    M.number(totals.active_users), M.number(totals.new_users), M.number(totals.returning_users),
+    M.number(totals.registered), org, M.unit(aggregation))
 end
 
 return M

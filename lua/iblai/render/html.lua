@@ -1,5 +1,6 @@
 --- The cohort report as one self-contained HTML page: inline CSS and inline SVG charts, no
 -- script, no fonts or images to fetch. Laid out for a 1280x800 screen and for A4 paper.
+local build = require "iblai.workflows.cohort_report.build"
 local format = require "iblai.render.format"
 local shape = require "iblai.workflows.cohort_report.shape"
 local svg = require "iblai.render.svg"
@@ -25,7 +26,8 @@ end
 
 --- Colours of the series, shared with the legend and the tables.
 M.COLORS = {
-  new = "#6366f1", returning = "#14b8a6", active = "#f59e0b", topic = "#8b5cf6", conversations = "#0ea5e9",
+  new = "#6366f1", returning = "#14b8a6", resurrecting = "#84cc16", dormant = "#fb7185", registered = "#64748b",
+  active = "#f59e0b", topic = "#8b5cf6", conversations = "#0ea5e9",
   positive = "#16a34a", neutral = "#94a3b8", negative = "#dc2626", other = "#64748b",
 }
 
@@ -70,6 +72,11 @@ thead th{color:#4b5563;font-weight:600;background:#f9fafb;position:sticky;top:0}
 tfoot td{font-weight:700;border-top:2px solid #d1d5db;border-bottom:0}
 .dot{display:inline-block;width:9px;height:9px;border-radius:2px;margin-right:6px;vertical-align:baseline}
 .scroll{max-height:340px;overflow:auto}
+.wide-table{overflow-x:auto}
+table.heatmap td.cell{text-align:center;min-width:40px;line-height:1.15}
+table.heatmap td.empty{color:#9ca3af}
+table.heatmap td.cell small{display:block;font-size:10px;opacity:.85}
+table.heatmap th{text-align:center}
 .tables{margin-top:14px}
 footer{margin-top:14px;color:#6b7280;font-size:12px}
 footer ul{margin:4px 0 0;padding-left:18px}
@@ -103,11 +110,11 @@ end
 local function kpis(report)
   local t = report.totals
   local cards = {
+    { "Active users", "active_users", M.COLORS.active },
     { "New users", "new_users", M.COLORS.new },
-    { "Returning users", "veteran_users", M.COLORS.returning },
-    { "Conversations", "conversations", M.COLORS.conversations },
-    { "Messages per session", "avg_messages", M.COLORS.topic },
-    { "Avg daily active users", "avg_daily_active_users", M.COLORS.active },
+    { "Returning users", "returning_users", M.COLORS.returning },
+    { "Registered", "registered", M.COLORS.registered },
+    { "Avg daily active users", "avg_daily_active_users", M.COLORS.conversations },
   }
   local out = { '<section class="kpis" aria-label="Totals for the range">' }
   for _, c in ipairs(cards) do
@@ -121,14 +128,14 @@ end
 -- Sections whose calls failed show this instead of their chart.
 local function failed_note(report, section)
   local status = report.sections[section]
-  if status == "ok" or status == nil then return "" end
+  if status == "ok" or status == nil or status == "omitted" then return "" end
   local calls = {}
-  for _, s in ipairs(shape.SECTIONS) do
+  for _, s in ipairs(build.SECTIONS) do
     if s.name == section then for _, c in ipairs(s.calls) do calls[c] = true end end
   end
   local lines = {}
   for _, e in ipairs(report.errors) do
-    if calls[e.call] and e.kind ~= "figures" then lines[#lines + 1] = esc(e.message) end
+    if calls[e.call] and e.kind == "failed" then lines[#lines + 1] = esc(e.message) end
   end
   return ('<p class="failed"><b>%s:</b> %s</p>'):format(status == "failed" and "Unavailable" or "Partly unavailable",
     table.concat(lines, "<br>"))
@@ -139,36 +146,87 @@ local function card(class, title, lead, body)
     class, esc(title), esc(lead), body)
 end
 
-local function cohorts_chart(report)
+local function lifecycle_chart(report)
   local agg, unit = report.range.aggregation, format.unit(report.range.aggregation)
-  local labels, new, ret = {}, {}, {}
+  local labels, series = {}, {}
+  local names = { new_users = "New", returning_users = "Returning", resurrecting_users = "Resurrecting",
+    dormant_users = "Dormant" }
+  for _, k in ipairs { "new_users", "returning_users", "resurrecting_users", "dormant_users" } do
+    local key = k:match("^(%a+)_")
+    series[k] = { name = names[k], key = key, color = M.COLORS[key], values = {}, field = k }
+  end
   for i, p in ipairs(report.periods) do
     labels[i] = format.short(p.start, agg)
-    new[i], ret[i] = p.new_users, p.veteran_users
+    for k, ser in pairs(series) do ser.values[i] = p[k] end
   end
-  local t = report.totals
-  local lead = report.sections.cohorts == "failed" and "" or
-    format.cohorts_line(t, #report.periods, agg)
+  local failed = report.sections.lifecycle == "failed"
+  local lead = (failed or report.sections.activity == "failed") and "" or format.people_line(report.totals, agg)
   local chart = ""
-  if report.sections.cohorts ~= "failed" then
-    chart = svg.stacked_bars {
-      id = "cohorts", title = "New and returning users per " .. unit,
-      desc = ("Stacked bars, one per %s: new users (registered in the range) below, returning users above. %s"):format(
-        unit, lead),
+  if not failed then
+    chart = svg.diverging_bars {
+      id = "lifecycle", title = "Lifecycle of users per " .. unit,
+      desc = ("Stacked bars, one per %s: new, returning and resurrecting users above zero, dormant users below. %s")
+        :format(unit, lead),
       labels = labels,
-      series = {
-        { name = "New", key = "new", color = M.COLORS.new, values = new },
-        { name = "Returning", key = "returning", color = M.COLORS.returning, values = ret },
-      },
-      y_label = "users", x_label = format.axis(report.range.aggregation), width = 960, height = 230,
-      tip = function(i, s)
-        return ("%s: %s %s"):format(format.period(report.periods[i], agg),
-          tip(report.periods[i], s.key == "new" and "new_users" or "veteran_users"), s.name:lower())
+      up = { series.new_users, series.returning_users, series.resurrecting_users },
+      down = { series.dormant_users },
+      y_label = "users", x_label = format.axis(agg), width = 960, height = 260,
+      tip = function(i, ser)
+        return ("%s: %s %s"):format(format.period(report.periods[i], agg), tip(report.periods[i], ser.field),
+          ser.name:lower())
       end,
       empty = "No users in this range",
     }
   end
-  return card(" wide", "New and returning users", lead, chart .. failed_note(report, "cohorts"))
+  return card(" wide", "People per " .. unit, lead, chart .. failed_note(report, "lifecycle"))
+end
+
+--- The most periods the retention heatmap shows (JSON and CSV carry every one).
+M.RETENTION_COLUMNS = 60
+
+-- The retention triangle as a table: a row per registration cohort, a column per period after,
+-- each cell the number of users shaded by their share of the cohort.
+local function retention_heatmap(report)
+  local agg, unit = report.range.aggregation, format.unit(report.range.aggregation)
+  local tri = report.retention
+  local lead, body = "", ""
+  if tri and #tri > M.RETENTION_COLUMNS then
+    lead = ("The triangle of %d %ss is too wide to read here: the JSON and CSV formats carry it, and a coarser "
+      .. "aggregation shortens it."):format(#tri, unit)
+  elseif tri then
+    lead = ("Each row is the users who registered in one %s; a cell counts those active in that %s (%s 0) and in "
+      .. "each %s after, shaded by their share of the row."):format(unit, unit, unit, unit)
+    local out = { '<div class="wide-table"><table class="heatmap"><thead><tr><th>Registered in</th><th>Users</th>' }
+    for j = 0, #tri - 1 do out[#out + 1] = ("<th>%s %d</th>"):format(esc(unit), j) end
+    out[#out + 1] = "</tr></thead><tbody>"
+    for i, r in ipairs(tri) do
+      local cells = { ('<tr><td title="%s">%s</td><td>%s</td>'):format(esc(format.period(report.periods[i], agg)),
+        esc(format.short(report.periods[i].start, agg)), esc(format.number(r.size))) }
+      for j = 1, #tri do
+        local n = r.active[j]
+        if n == nil then
+          cells[#cells + 1] = '<td class="none"></td>'
+        elseif r.size == 0 then
+          cells[#cells + 1] = '<td class="cell empty">–</td>'
+        else
+          local share = r.size > 0 and n / r.size or 0
+          local later = report.periods[i + j - 1]
+          cells[#cells + 1] = ('<td class="cell" style="background:rgba(99,102,241,%.2f);color:%s" title="%s">%s<small>%s'
+            .. '</small></td>'):format(0.06 + 0.84 * share, share > 0.5 and "#fff" or "#111827",
+            esc(("%s of the %s users who registered in %s were active in %s"):format(format.number(n),
+              format.number(r.size), format.period(report.periods[i], agg), later and format.period(later, agg) or "?")),
+            esc(format.number(n)), r.size > 0 and esc(format.percent(share * 100)) or "")
+        end
+      end
+      cells[#cells + 1] = "</tr>"
+      out[#out + 1] = table.concat(cells)
+    end
+    out[#out + 1] = "</tbody></table></div>"
+    body = table.concat(out, "\n")
+  elseif report.sections.retention == "omitted" then
+    lead = ("No retention triangle for %d periods: a coarser aggregation gives one."):format(#report.periods)
+  end
+  return card(" wide", "Retention", lead, body .. failed_note(report, "retention"))
 end
 
 local function activity_chart(report)
@@ -299,18 +357,22 @@ local function periods_table(report)
   local agg = report.range.aggregation
   local out = { ('<section class="card wide tables"><h2>Per %s</h2><div class="scroll"><table><thead><tr>'):format(
     format.unit(agg)) }
-  out[#out + 1] = "<th>Period</th><th><span class=\"dot\" style=\"background:" .. M.COLORS.new ..
-    "\"></span>New</th><th><span class=\"dot\" style=\"background:" .. M.COLORS.returning ..
-    "\"></span>Returning</th><th>Returning share</th><th>Registered</th><th>Conversations</th>" ..
-    "<th>Sessions</th><th>Messages / session</th><th>Daily active (avg)</th></tr></thead><tbody>"
+  local function dot(key, name)
+    return ('<th><span class="dot" style="background:%s"></span>%s</th>'):format(M.COLORS[key], name)
+  end
+  out[#out + 1] = "<th>Period</th><th>Active</th>" .. dot("new", "New") .. dot("returning", "Returning")
+    .. dot("resurrecting", "Resurrecting") .. dot("dormant", "Dormant") .. "<th>Registered</th><th>Conversations</th>"
+    .. "<th>Sessions</th><th>Messages / session</th><th>Daily active (avg)</th></tr></thead><tbody>"
+  local keys = { "active_users", "new_users", "returning_users", "resurrecting_users", "dormant_users", "registered",
+    "conversations", "sessions", "avg_messages", "avg_daily_active_users" }
   for _, p in ipairs(report.periods) do
-    out[#out + 1] = "<tr><td>" .. esc(format.period(p, agg)) .. "</td>" .. cell(p, "new_users") .. cell(p, "veteran_users")
-      .. cell(p, "returning_share", format.percent) .. cell(p, "registered") .. cell(p, "conversations")
-      .. cell(p, "sessions") .. cell(p, "avg_messages") .. cell(p, "avg_daily_active_users") .. "</tr>"
+    local cells = { "<tr><td>" .. esc(format.period(p, agg)) .. "</td>" }
+    for _, k in ipairs(keys) do cells[#cells + 1] = cell(p, k) end
+    out[#out + 1] = table.concat(cells) .. "</tr>"
   end
   local t = report.totals
-  out[#out + 1] = "</tbody><tfoot><tr><td>Total</td>" .. cell(t, "new_users") .. cell(t, "veteran_users")
-    .. cell(t, "returning_share", format.percent) .. cell(t, "registered") .. cell(t, "conversations")
+  out[#out + 1] = "</tbody><tfoot><tr><td>Range</td>" .. cell(t, "active_users") .. cell(t, "new_users")
+    .. cell(t, "returning_users") .. "<td></td><td></td>" .. cell(t, "registered") .. cell(t, "conversations")
     .. cell(t, "sessions") .. cell(t, "avg_messages") .. cell(t, "avg_daily_active_users") .. "</tr></tfoot></table></div>"
   out[#out + 1] = failed_note(report, "registrations") .. "</section>"
   return table.concat(out, "\n")
@@ -330,11 +392,12 @@ local function alerts(report)
   local groups = {
     { kind = "failed", title = "Some figures could not be fetched" },
     { kind = "figures", title = ("Figures the API should not send, shown as sent and marked %s"):format(format.MARK) },
+    { kind = "records", title = "Records the report cannot place, left out or counted as the notes say" },
   }
   for _, g in ipairs(groups) do
     local items = {}
     for _, e in ipairs(report.errors) do
-      if (e.kind == "figures") == (g.kind == "figures") then items[#items + 1] = ("<li>%s</li>"):format(esc(e.message)) end
+      if e.kind == g.kind then items[#items + 1] = ("<li>%s</li>"):format(esc(e.message)) end
     end
     if #items > 0 then
       out[#out + 1] = ('<section class="alert" role="alert"><h2>%s</h2><ul>'):format(esc(g.title))
@@ -342,7 +405,7 @@ local function alerts(report)
     end
   end
   if report.activity == false then
-    out[#out + 1] = '<p class="quiet">No activity in this range: no new or returning users, no conversations.</p>'
+    out[#out + 1] = '<p class="quiet">No activity in this range: nobody registered or had a conversation.</p>'
   end
   return table.concat(out, "\n")
 end
@@ -361,8 +424,8 @@ function M.render(report)
     ("<title>Engagement report · %s · %s to %s</title>"):format(esc(report.org or "?"), esc(r.start), esc(r["end"])),
     "<style>" .. CSS .. "</style></head><body><main class=\"report\">",
     header(report), alerts(report), kpis(report),
-    '<div class="grid">', cohorts_chart(report), activity_chart(report), conversations_chart(report),
-    topics_chart(report), sentiment_chart(report),
+    '<div class="grid">', lifecycle_chart(report), activity_chart(report), conversations_chart(report),
+    topics_chart(report), sentiment_chart(report), retention_heatmap(report),
     "</div>", periods_table(report),
     "<footer><ul>" .. table.concat(notes) .. "</ul></footer>",
     "</main></body></html>", "",

@@ -2,7 +2,7 @@
 -- failed is null, an empty list is [] (never {}), and counts are written as integers.
 -- `flagged` lists the figures the API should not have sent (or made from such), by path.
 local json = require "iblai.json"
-local shape = require "iblai.workflows.cohort_report.shape"
+local build = require "iblai.workflows.cohort_report.build"
 
 local M = {}
 
@@ -26,11 +26,30 @@ local function pick(src, keys)
   return out
 end
 
-local PERIOD = { "start", "end", "days", "new_users", "veteran_users", "returning_share", "registered",
-  "conversations", "sessions", "avg_messages", "avg_daily_active_users" }
-local TOTALS = { "new_users", "veteran_users", "returning_share", "registered", "conversations", "sessions",
-  "avg_messages", "avg_daily_active_users", "peak_daily_active_users", "peak_day", "active_users", "messages" }
-local CHANGED = { "new_users", "veteran_users", "conversations", "avg_messages", "avg_daily_active_users" }
+local PERIOD = { "start", "end", "days", "registered", "active_users", "new_users", "returning_users",
+  "resurrecting_users", "dormant_users", "conversations", "sessions", "avg_messages", "avg_daily_active_users" }
+local TOTALS = { "active_users", "new_users", "returning_users", "registered", "org_users", "conversations",
+  "sessions", "avg_messages", "avg_daily_active_users", "peak_daily_active_users", "peak_day", "messages" }
+local CHANGED = { "active_users", "new_users", "returning_users", "registered", "avg_daily_active_users",
+  "conversations", "avg_messages" }
+
+local function retention(tri)
+  if not tri then return null end
+  local out = {}
+  for i, r in ipairs(tri) do out[i] = { start = r.start, size = r.size, active = list(r.active) } end
+  return list(out)
+end
+
+local function cross_check(cc)
+  if not cc then return null end
+  local periods = {}
+  for i, p in ipairs(cc.periods) do
+    periods[i] = { start = p.start, registered = v(p.registered), api_new_users = v(p.api_new_users) }
+    if cc.veterans then periods[i].veteran_users, periods[i].api_veteran_users = v(p.veteran_users), v(p.api_veteran_users) end
+  end
+  return { operation = "ai_analytics_orgs_users_user_cohorts_over_time_retrieve", veterans = cc.veterans,
+    disagreements = cc.disagreements, periods = list(periods) }
+end
 
 local function sentiment(s)
   if not s then return null end
@@ -66,6 +85,8 @@ function M.document(report)
     range = { start = r.start, ["end"] = r["end"], aggregation = r.aggregation, mentor = v(r.mentor), days = r.days },
     previous_range = prev.start and { start = prev.start, ["end"] = prev["end"] } or null,
     periods = list(periods),
+    retention = retention(report.retention),
+    cross_check = cross_check(report.cross_check),
     daily_active_users = list(daily),
     totals = pick(report.totals, TOTALS),
     previous = prev.start and pick(prev, CHANGED) or null,
@@ -76,7 +97,7 @@ function M.document(report)
     activity = v(report.activity),
     sections = report.sections,
     errors = list(errs),
-    flagged = list(shape.flagged_paths(report)),
+    flagged = list(build.flagged_paths(report)),
     notes = list(report.notes),
   }
 end

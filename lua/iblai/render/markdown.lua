@@ -1,6 +1,8 @@
 --- The cohort report as GitHub-flavoured Markdown: a headline table, then one short line and a
--- table per section. Text from the server (topic and sentiment names, error messages) goes
+-- table per section (people per period, retention, daily activity, conversations, topics,
+-- sentiment, the org overview), and the notes that define each term. Text from the server (topic and sentiment names, error messages) goes
 -- through M.text wherever it lands, so it is always read as text, never as markup.
+local build = require "iblai.workflows.cohort_report.build"
 local format = require "iblai.render.format"
 local shape = require "iblai.workflows.cohort_report.shape"
 
@@ -8,6 +10,8 @@ local M = {}
 
 local BARS = { "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" }
 local SPARK_WIDTH = 60
+--- The most periods the retention table shows (wider tables do not read; JSON and CSV have all).
+M.RETENTION_COLUMNS = 60
 -- The C1 control characters in UTF-8 (U+0080 to U+009F), which some terminals obey.
 local C1 = "\xC2[\x80-\x9F]"
 
@@ -90,14 +94,14 @@ end
 -- The lines saying a section's calls failed, or nothing.
 local function failed(report, section)
   local status = report.sections[section]
-  if status == "ok" or status == nil then return nil end
+  if status == "ok" or status == nil or status == "omitted" then return nil end
   local calls = {}
-  for _, s in ipairs(shape.SECTIONS) do
+  for _, s in ipairs(build.SECTIONS) do
     if s.name == section then for _, c in ipairs(s.calls) do calls[c] = true end end
   end
   local out = {}
   for _, e in ipairs(report.errors) do
-    if calls[e.call] and e.kind ~= "figures" then
+    if calls[e.call] and e.kind == "failed" then
       out[#out + 1] = ("> **%s:** %s"):format(status == "failed" and "Unavailable" or "Partly unavailable",
         M.text(e.message))
     end
@@ -105,40 +109,87 @@ local function failed(report, section)
   return table.concat(out, "\n")
 end
 
+local HEADLINE = {
+  { "Active users", "active_users" }, { "New users", "new_users" }, { "Returning users", "returning_users" },
+  { "Registered", "registered" }, { "Avg daily active users", "avg_daily_active_users" },
+}
+
 local function headline(report)
   local t, c = report.totals, report.change
   local has_prev = next(report.previous or {}) ~= nil
-  local keys = { "new_users", "veteran_users", "conversations", "avg_messages", "avg_daily_active_users" }
-  local values = {}
-  for i, k in ipairs(keys) do
+  local head, align, values = {}, {}, {}
+  for i, h in ipairs(HEADLINE) do
+    local k = h[2]
+    head[i], align[i] = h[1], "---:"
     values[i] = format.figure(t, k)
     if has_prev then
       values[i] = values[i] .. " (" .. format.figure(c, k, function(v) return format.change(v, t[k]) end) .. ")"
     end
   end
-  return table_of({ "New users", "Returning users", "Conversations", "Messages per session",
-    "Avg daily active users" }, { "---:", "---:", "---:", "---:", "---:" }, { values })
+  return table_of(head, align, { values })
 end
 
-local function cohorts(report)
+local function people(report)
   local agg, t = report.range.aggregation, report.totals
-  local out = { "## New and returning users" }
-  local why = failed(report, "cohorts")
-  if report.sections.cohorts ~= "failed" then
-    out[#out + 1] = format.cohorts_line(t, #report.periods, agg)
+  local out = { ("## People per %s"):format(format.unit(agg)) }
+  local why = failed(report, "lifecycle")
+  if report.sections.activity ~= "failed" and report.sections.registrations ~= "failed" then
+    out[#out + 1] = format.people_line(t, agg)
   end
   if why then out[#out + 1] = why end
   local rows = {}
   for i, p in ipairs(report.periods) do
-    rows[i] = { format.period(p, agg), format.figure(p, "new_users"), format.figure(p, "veteran_users"),
-      format.figure(p, "returning_share", format.percent), format.figure(p, "registered") }
+    local r = { format.period(p, agg) }
+    for _, k in ipairs(build.PEOPLE) do r[#r + 1] = format.figure(p, k) end
+    rows[i] = r
   end
-  rows[#rows + 1] = { "**Total**", format.figure(t, "new_users"), format.figure(t, "veteran_users"),
-    format.figure(t, "returning_share", format.percent), format.figure(t, "registered") }
-  out[#out + 1] = table_of({ "Period", "New", "Returning", "Returning share", "Registered" },
-    { "---", "---:", "---:", "---:", "---:" }, rows)
-  local reg = failed(report, "registrations")
-  if reg then out[#out + 1] = reg end
+  rows[#rows + 1] = { "**Range**", format.figure(t, "active_users"), format.figure(t, "new_users"),
+    format.figure(t, "returning_users"), "", "", format.figure(t, "registered") }
+  out[#out + 1] = table_of({ "Period", "Active", "New", "Returning", "Resurrecting", "Dormant", "Registered" },
+    { "---", "---:", "---:", "---:", "---:", "---:", "---:" }, rows)
+  return table.concat(out, "\n\n")
+end
+
+local function retention(report)
+  local agg = report.range.aggregation
+  local unit = format.unit(agg)
+  local out = { "## Retention" }
+  local why = failed(report, "retention")
+  if why then out[#out + 1] = why end
+  local tri = report.retention
+  if not tri then
+    if report.sections.retention == "omitted" then
+      out[#out + 1] = ("No retention triangle for %d periods: a coarser --aggregation gives one."):format(
+        #report.periods)
+    end
+    return table.concat(out, "\n\n")
+  end
+  if #tri > M.RETENTION_COLUMNS then
+    out[#out + 1] = ("The triangle of %d %ss is too wide to read here: the JSON and CSV formats carry it, "
+      .. "and a coarser --aggregation shortens it."):format(#tri, unit)
+    return table.concat(out, "\n\n")
+  end
+  out[#out + 1] = ("Each row is the users who registered in one %s; the cells count those active in that %s "
+    .. "(%s 0) and in each %s after, with their share of the row."):format(unit, unit, unit, unit)
+  local head, align = { "Registered in", "Users" }, { "---", "---:" }
+  for j = 0, #tri - 1 do head[#head + 1], align[#align + 1] = ("%s %d"):format(unit, j), "---:" end
+  local rows = {}
+  for i, r in ipairs(tri) do
+    local cells = { format.period(report.periods[i], agg), format.number(r.size) }
+    for j = 1, #tri do
+      local n = r.active[j]
+      if n == nil then
+        cells[#cells + 1] = ""
+      elseif r.size == 0 then
+        cells[#cells + 1] = "–"
+      else
+        cells[#cells + 1] = r.size > 0 and ("%s (%s)"):format(format.number(n), format.percent(n * 100 / r.size))
+          or format.number(n)
+      end
+    end
+    rows[i] = cells
+  end
+  out[#out + 1] = table_of(head, align, rows)
   return table.concat(out, "\n\n")
 end
 
@@ -151,13 +202,9 @@ local function activity(report)
   if t.peak_day then
     local values = {}
     for i, d in ipairs(report.daily_active_users) do values[i] = d.users end
-    out[#out + 1] = ("Peak of %s on %s; %s a day on average over %d days; %s distinct users in all."):format(
-      format.figure(t, "peak_daily_active_users"), t.peak_day, format.figure(t, "avg_daily_active_users"),
-      report.range.days, format.number(t.active_users))
+    out[#out + 1] = ("Peak of %s on %s; %s a day on average over %d days."):format(
+      format.number(t.peak_daily_active_users), t.peak_day, format.number(t.avg_daily_active_users), report.range.days)
     out[#out + 1] = "`" .. M.sparkline(values, #report.daily_active_users) .. "`"
-  elseif shape.marked(t, "avg_daily_active_users") then
-    out[#out + 1] = ("%s a day on average over %d days."):format(format.figure(t, "avg_daily_active_users"),
-      report.range.days)
   else
     out[#out + 1] = "Nobody was active in this range."
   end
@@ -211,8 +258,6 @@ local function topics(report)
     end
   end
   out[#out + 1] = table_of(head, align, rows)
-  local tr = failed(report, "transcripts")
-  if tr then out[#out + 1] = tr end
   return table.concat(out, "\n\n")
 end
 
@@ -271,26 +316,33 @@ function M.render(report)
     ("Org %s · %d days · %s · %s"):format(M.code(report.org or "?"), r.days, r.aggregation,
       r.mentor and ("mentor " .. M.code(r.mentor)) or "all mentors"),
   }
-  local calls, odd = 0, 0
-  for _, e in ipairs(report.errors) do
-    if e.kind == "figures" then odd = odd + 1 else calls = calls + 1 end
+  local count = { failed = 0, figures = 0, records = 0 }
+  for _, e in ipairs(report.errors) do count[e.kind] = count[e.kind] + 1 end
+  if count.failed > 0 then
+    parts[#parts + 1] = ("> **%d of the report's calls failed**; the sections they feed say so below."):format(
+      count.failed)
   end
-  if calls > 0 then
-    parts[#parts + 1] = ("> **%d of the report's calls failed**; the sections they feed say so below."):format(calls)
-  end
-  if odd > 0 then
-    local lines = { ("> **%d of the API's answers held figures it should not send**; they are shown as sent, "
-      .. "marked %s, with what is made from them:"):format(odd, format.MARK) }
-    for _, e in ipairs(report.errors) do
-      if e.kind == "figures" then lines[#lines + 1] = "> - " .. M.text(e.message) end
+  local alerts = {
+    { "figures", ("> **%d of the API's answers held figures it should not send**; they are shown as sent, marked %s, "
+      .. "with what is made from them:"):format(count.figures, format.MARK) },
+    { "records", ("> **%d of the API's answers held records the report cannot place**; they are left out or counted "
+      .. "as the notes say:"):format(count.records) },
+  }
+  for _, a in ipairs(alerts) do
+    if count[a[1]] > 0 then
+      local lines = { a[2] }
+      for _, e in ipairs(report.errors) do
+        if e.kind == a[1] then lines[#lines + 1] = "> - " .. M.text(e.message) end
+      end
+      parts[#parts + 1] = table.concat(lines, "\n")
     end
-    parts[#parts + 1] = table.concat(lines, "\n")
   end
   if report.activity == false then
-    parts[#parts + 1] = "**No activity in this range:** no new or returning users, no conversations."
+    parts[#parts + 1] = "**No activity in this range:** nobody registered or had a conversation."
   end
   parts[#parts + 1] = headline(report)
-  parts[#parts + 1] = cohorts(report)
+  parts[#parts + 1] = people(report)
+  parts[#parts + 1] = retention(report)
   parts[#parts + 1] = activity(report)
   parts[#parts + 1] = conversations(report)
   parts[#parts + 1] = topics(report)

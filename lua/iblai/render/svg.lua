@@ -177,6 +177,75 @@ function M.stacked_bars(o)
   return table.concat(out, "\n")
 end
 
+--- Stacked bars above and below a zero line, one stack of each per category (the lifecycle:
+-- new, returning and resurrecting users above, dormant users below).
+-- @param o table: id, title, desc, labels, up and down (lists of {name, key, color, values}),
+--   y_label, x_label, tip(i, series) -> tooltip text, empty, width (760), height (300)
+-- @return SVG text
+function M.diverging_bars(o)
+  local w, h = o.width or 760, o.height or 300
+  local n = #o.labels
+  local function stack_max(series)
+    local max = 0
+    for i = 1, n do
+      local s = 0
+      for _, ser in ipairs(series) do s = s + drawable(ser.values[i]) end
+      max = math.max(max, s)
+    end
+    return max
+  end
+  local up_max, down_max = stack_max(o.up), stack_max(o.down)
+  local step = M.ticks(math.max(up_max, down_max), 4, true)
+  local up_top = math.max(1, math.ceil(up_max / step - 1e-9)) * step
+  local down_top = math.ceil(down_max / step - 1e-9) * step
+  local widest = math.max(#tick_label(up_top), #tick_label(down_top) + 1)
+  local left, right, top_y, bottom = math.max(58, 30 + 7 * widest), 12, 34, 48
+  local pw, ph = w - left - right, h - top_y - bottom
+  local span = up_top + down_top
+  local zero = top_y + up_top / span * ph
+  local out = open(o, w, h)
+  local entries = {}
+  for _, ser in ipairs(o.up) do entries[#entries + 1] = ser end
+  for _, ser in ipairs(o.down) do entries[#entries + 1] = ser end
+  legend(out, entries, left, 16)
+  local v = -down_top
+  while v <= up_top + 1e-9 do
+    local y = zero - v / span * ph
+    out[#out + 1] = ('<line class="grid" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#e5e7eb"/>'):format(
+      num(left), num(left + pw), num(y), num(y))
+    out[#out + 1] = ('<text class="tick" x="%s" y="%s" text-anchor="end" fill="#6b7280">%s</text>'):format(
+      num(left - 6), num(y + 4), v < 0 and "−" .. tick_label(-v) or tick_label(v))
+    v = v + step
+  end
+  out[#out + 1] = ('<text class="axis-label" transform="translate(14 %s) rotate(-90)" text-anchor="middle" '
+    .. 'fill="#374151">%s</text>'):format(num(top_y + ph / 2), esc(o.y_label))
+  local slot = pw / math.max(n, 1)
+  local bw = slot > 6 and math.min(slot * 0.72, 90) or slot
+  local xs = {}
+  for i = 1, n do
+    local x = left + (i - 1) * slot + (slot - bw) / 2
+    xs[i] = x + bw / 2
+    for _, side in ipairs { { o.up, -1 }, { o.down, 1 } } do
+      local at = zero
+      for _, ser in ipairs(side[1]) do
+        local bh = drawable(ser.values[i]) / span * ph
+        local y = side[2] < 0 and at - bh or at
+        at = at + side[2] * bh
+        out[#out + 1] = ('<rect class="bar bar-%s" x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>')
+          :format(ser.key, num(x), num(y), num(bw), num(bh), ser.color, esc(o.tip(i, ser)))
+      end
+    end
+  end
+  out[#out + 1] = ('<line class="axis" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#374151"/>'):format(
+    num(left), num(left + pw), num(zero), num(zero))
+  x_labels(out, o.labels, xs, top_y + ph + 16, math.floor(pw / 64))
+  out[#out + 1] = ('<text class="axis-label" x="%s" y="%s" text-anchor="middle" fill="#374151">%s</text>'):format(
+    num(left + pw / 2), num(h - 6), esc(o.x_label))
+  if up_max == 0 and down_max == 0 and o.empty then empty_note(out, left + pw / 2, top_y + ph / 2, o.empty) end
+  out[#out + 1] = "</svg>"
+  return table.concat(out, "\n")
+end
+
 --- A line over time, with its area shaded and a dashed line at the average.
 -- @param o table: id, title, desc, labels, values, name (legend), color, y_label, x_label,
 --   tip(i) -> tooltip text, average (drawn when given), empty, width (760), height (300)
