@@ -291,13 +291,18 @@ describe("cohort report shaping", function()
     local a = answers()
     a.cohorts = { periods = { "2026-10-01" } }
     a.conversations = { { date = "yesterday", conversation_count = 1 } }
+    a.topics = { detail = "an object where a list belongs is no list of topics" }
     local r = build(a)
     assert.equal("failed", r.sections.cross_check)
     assert.equal("partial", r.sections.conversations)
+    assert.equal("failed", r.sections.topics)
     assert.is_nil(r.cross_check)
     assert.equal(3, r.periods[1].active_users)
-    assert.matches("user_cohorts_over_time_retrieve is not as the API describes it", r.errors[1].message)
-    assert.matches("no date in 'date'", r.errors[2].message)
+    local by = {}
+    for _, e in ipairs(r.errors) do by[e.call] = e.message end
+    assert.matches("user_cohorts_over_time_retrieve is not as the API describes it", by.cohorts)
+    assert.matches("no date in 'date'", by.conversations)
+    assert.matches("most_discussed_topics_list is not as the API describes it: expected a list", by.topics)
   end)
 
   it("renders an empty range with zeros and says there was no activity", function()
@@ -1144,6 +1149,24 @@ describe("iblai cohort-report against answers no API should give", function()
     assert.matches("## Retention\n\n> %*%*Unavailable:%*%*", text)
   end)
 
+  it("calls transcripts of another shape a failure, and leaves out what is outside the days asked for", function()
+    local code, text, err = report("shapeless", "json")
+    assert.equal(1, code)
+    assert.matches("transcripts_list for 2026%-09%-2%d to 2026%-10%-07 is not as the API describes it: expected a list",
+      err)
+    assert.equal("failed", json.decode(text).sections.activity)
+    -- A server that ignores the dates: each span still counts only its own days, once.
+    code, text, err = report("dateless", "json", WEEKLY)
+    assert.equal(1, code)
+    local r = json.decode(text)
+    assert.equal("ok", r.sections.activity)
+    assert.same({ 2, 1 }, { r.periods[1].active_users, r.periods[2].active_users }) -- u0 and u1 on Oct 2, u2 on Oct 6
+    assert.equal(3, r.totals.active_users)
+    assert.equal(1, r.previous.active_users) -- Sep 29 (u2); Sep 20 is before the range before
+    assert.matches("records the report cannot place", err)
+    assert.matches("is dated 2026%-09%-20, outside the days asked for; left out", err)
+  end)
+
   it("keeps server strings as data in Markdown, read as GitHub reads it", function()
     if not os.execute("command -v cmark-gfm >/dev/null") then
       local msg = "cmark-gfm is needed: apt-get install cmark-gfm (make deps does)"
@@ -1253,13 +1276,28 @@ describe("the HTML report in headless Chromium", function()
 
   it("draws the expected bars, each chart named and described, with axis labels and a legend", function()
     if not need_browser() then return end
-    assert.equal(9, count(html, 'class="bar bar%-new"'))
-    assert.equal(9, count(html, 'class="bar bar%-returning"'))
+    -- The lifecycle: new, returning and resurrecting above zero, dormant below, one of each a week.
+    for _, key in ipairs { "new", "returning", "resurrecting", "dormant" } do
+      assert.equal(9, count(html, 'class="bar bar%-' .. key .. '"'), key)
+    end
+    local zero = tonumber(html:match('<svg class="chart"[^>]-aria%-labelledby="lifecycle%-title.-<line class="axis" '
+      .. 'x1="[^"]*" x2="[^"]*" y1="([^"]*)"'))
+    for y in html:gmatch('class="bar bar%-dormant" x="[^"]*" y="([^"]*)"') do
+      assert.is_true(math.abs(tonumber(y) - zero) < 0.01, "a dormant bar hangs from the zero line")
+    end
+    for y, h in html:gmatch('class="bar bar%-new" x="[^"]*" y="([^"]*)" width="[^"]*" height="([^"]*)"') do
+      assert.is_true(math.abs(tonumber(y) + tonumber(h) - zero) < 0.01, "a new bar stands on the zero line")
+    end
+    -- The retention heatmap: the triangle of 9 weeks, every cell a number (and its share).
+    local heatmap = assert(html:match('<table class="heatmap">(.-)</table>'))
+    assert.equal(9, count(heatmap, "<tr><td"))
+    assert.equal(9 * 10 // 2, count(heatmap, '<td class="cell'))
+    for cell in heatmap:gmatch('<td class="cell"[^>]*>(.-)</td>') do assert.matches("^%d+<small>%d+%%</small>$", cell) end
     assert.equal(9, count(html, 'class="bar bar%-conversations"'))
     assert.equal(10, count(html, 'class="bar bar%-topic"'))
     assert.equal(3, count(html, 'class="bar bar%-%a+tive"') + count(html, 'class="bar bar%-neutral"'))
     assert.equal(55, count(html, 'class="point"'))
-    assert.equal(5, count(html, '<svg class="chart"'))
+    assert.equal(5, count(html, '<svg class="chart"')) -- lifecycle, daily active users, conversations, topics, sentiment
     assert.equal(5, count(html, 'role="img" aria%-labelledby="[%w-]+%-title [%w-]+%-desc"'))
     assert.equal(5, count(html, '<title id="[%w-]+%-title">'))
     assert.equal(8, count(html, 'class="axis%-label"')) -- x and y of three charts, x of the bar charts
@@ -1295,7 +1333,8 @@ describe("the HTML report in headless Chromium", function()
     local html_mod = require "iblai.render.html"
     local c = html_mod.COLORS
     local counts, distinct = chromium.count_colours(page, { new = c.new, returning = c.returning,
-      active = c.active, conversations = c.conversations, topic = c.topic })
+      resurrecting = c.resurrecting, dormant = c.dormant, active = c.active, conversations = c.conversations,
+      topic = c.topic })
     assert.is_true(distinct > 50, "distinct colours: " .. distinct)
     for name, n in pairs(counts) do assert.is_true(n > 20, ("%s: %d pixels"):format(name, n)) end
   end)

@@ -4,7 +4,8 @@
 --   quiet    zeros, and conversation counts of -2 and 2 that add up to nothing;
 --   strings  names made of markup, formulas, NUL markers and long UTF-8, and an error whose
 --            text is markup;
---   broken   as quiet, but every transcripts call fails.
+--   broken   as quiet, but every transcripts call fails;
+--   shapeless, dateless: as quiet, but the transcripts are an object, or the same whatever the dates.
 -- The bodies are JSON text as written here, so numbers reach the client exactly so.
 local sandbox = ...
 local BASE = "/api/ai-analytics/orgs/{org}/users/{user_id}/"
@@ -144,6 +145,21 @@ local answers = {
 answers.broken = {}
 for path, fn in pairs(answers.quiet) do answers.broken[path] = fn end
 answers.broken["transcripts/"] = function() return raw(500, '{"detail":"transcripts are offline"}') end
+
+-- shapeless: transcripts answer an object; dateless: they answer the same conversations whatever
+-- days are asked for (a server that ignores start_date and end_date).
+answers.shapeless, answers.dateless = {}, {}
+for path, fn in pairs(answers.quiet) do answers.shapeless[path], answers.dateless[path] = fn, fn end
+answers.shapeless["transcripts/"] = function() return '{"results":[]}' end
+answers.dateless["transcripts/"] = function()
+  local rows = {}
+  for i, date in ipairs { "2026-09-20", "2026-09-29", "2026-10-02", "2026-10-02", "2026-10-06" } do
+    rows[i] = ('{"id":"d%d","user_id":"u%d","topics":[{"name":"Algebra"}],"message_count":2,'
+      .. '"user_sentiment":"neutral","inserted_at":"%sT09:00:00Z","model":"m","first_message":"hi"}'):format(i, i % 3,
+      date)
+  end
+  return "[" .. table.concat(rows, ",") .. "]"
+end
 
 local paths = {}
 for _, by_path in pairs(answers) do

@@ -349,7 +349,7 @@ function M.render(report)
   parts[#parts + 1] = sentiment(report)
   parts[#parts + 1] = overview(report)
   local notes = { "## Notes" }
-  for _, n in ipairs(report.notes) do notes[#notes + 1] = "- " .. n end
+  for _, n in ipairs(report.notes) do notes[#notes + 1] = "- " .. M.text(n) end
   parts[#parts + 1] = table.concat(notes, "\n")
   return table.concat(parts, "\n\n") .. "\n"
 end

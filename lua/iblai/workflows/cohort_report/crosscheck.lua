@@ -31,8 +31,8 @@ end
 -- @return { periods = { {start, registered, api_new_users, veteran_users, api_veteran_users} },
 --   disagreements = n, veterans = bool }, or nil and what is wrong with the answer's shape
 function M.compare(body, o, periods, rows, sets, joined, note)
-  if type(body) ~= "table" or type(body.periods) ~= "table" or type(body.new_users) ~= "table"
-    or type(body.veteran_users) ~= "table" then
+  if type(body) ~= "table" or not figures.is_list(body.periods) or not figures.is_list(body.new_users)
+    or not figures.is_list(body.veteran_users) then
     return nil, "expected {periods, new_users, veteran_users}"
   end
   local veterans = o.aggregation ~= "monthly"

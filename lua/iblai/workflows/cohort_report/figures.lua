@@ -46,6 +46,18 @@ function M.describe(v)
   return type(v) == "boolean" and tostring(v) or "a " .. type(v)
 end
 
+--- True when a decoded JSON value is a list: a table whose keys are all integers (an object has
+-- a string key; an empty one cannot be told from an empty list, and reads as one).
+-- @param v any decoded JSON value
+-- @return boolean
+function M.is_list(v)
+  if type(v) ~= "table" or v == json.null then return false end
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" then return false end
+  end
+  return true
+end
+
 --- Reads a figure the API sent.
 -- @param v the decoded JSON value
 -- @param kind "count", "amount" or "change"

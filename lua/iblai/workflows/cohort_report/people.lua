@@ -36,8 +36,8 @@ end
 -- @param reg as from registry()
 -- @param items the page's list of users ({username, date_joined, ...})
 function M.add_users(reg, items)
-  if type(items) ~= "table" then
-    note(reg.problems, "a page came without a list of users")
+  if not figures.is_list(items) then
+    note(reg.problems, "a page came without a list of users in results")
     return
   end
   for i, u in ipairs(items) do
@@ -100,7 +100,7 @@ end
 -- @param span { first, last } the days asked for
 -- @return true, or nil and what is wrong with the answer's shape
 function M.add_conversations(t, rows, span)
-  if type(rows) ~= "table" then return nil, "expected a list" end
+  if not figures.is_list(rows) then return nil, "expected a list" end
   local w, by_day = t.w, {}
   local what = ("%s to %s"):format(calendar.format(span.first), calendar.format(span.last))
   for i, c in ipairs(rows) do

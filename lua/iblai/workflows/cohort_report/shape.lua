@@ -84,7 +84,7 @@ end
 -- figures that are numbers, and is nil when none of its figures was. Returns {sums, odd, n}
 -- (sums[j][k] for the k-th of n periods), or nil and what was wrong with the answer's shape.
 local function into_periods(rows, periods, date_field, fields, note, combine, deps)
-  if type(rows) ~= "table" then return nil, "expected a list" end
+  if not figures.is_list(rows) then return nil, "expected a list" end
   local width = combine and #deps or #fields
   local sums, odd, seen, unknown = new_lists(width, #periods)
   for i, row in ipairs(rows) do
@@ -137,7 +137,7 @@ local function messages(body, periods, note)
 end
 
 local function topics(body, note)
-  if type(body) ~= "table" then return nil, "expected a list" end
+  if not figures.is_list(body) then return nil, "expected a list" end
   local list, all, any_odd = {}, 0, false
   for i, row in ipairs(body) do
     if type(row) ~= "table" or type(row.topic_name) ~= "string" then
