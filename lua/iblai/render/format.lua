@@ -79,13 +79,13 @@ function M.percent(p)
   return ("%d%%"):format(math.floor(p + 0.5))
 end
 
---- A change in percent with its sign: "+12%", "-5%", "±0%"; "new" when it grew from zero.
+--- A change in percent with its sign: "+12%", "-5%", "±0%"; "from 0" when it grew from zero.
 -- @param c number or nil (nil: unknown or from zero)
--- @param now the current figure (tells "new" from unknown when c is nil)
+-- @param now the current figure (tells "from 0" from unknown when c is nil)
 -- @param minus the minus sign to use ("-" by default; HTML passes U+2212)
 -- @return string
 function M.change(c, now, minus)
-  if c == nil then return (now ~= nil and now ~= 0) and "new" or M.MISSING end
+  if c == nil then return (now ~= nil and now ~= 0) and "from 0" or M.MISSING end
   if c == 0 then return "±0%" end
   local mag = math.abs(c)
   local odd = odd_number(mag)

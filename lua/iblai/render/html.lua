@@ -159,10 +159,10 @@ local function lifecycle_chart(report)
     labels[i] = format.short(p.start, agg)
     for k, ser in pairs(series) do ser.values[i] = p[k] end
   end
-  local failed = report.sections.lifecycle == "failed"
-  local lead = (failed or report.sections.activity == "failed") and "" or format.people_line(report.totals, agg)
+  local whole = report.sections.lifecycle == "ok"
+  local lead = report.sections.activity == "failed" and "" or format.people_line(report.totals, agg)
   local chart = ""
-  if not failed then
+  if whole then -- without the listing or the transcripts, who is new or returning is not known
     chart = svg.diverging_bars {
       id = "lifecycle", title = "Lifecycle of users per " .. unit,
       desc = ("Stacked bars, one per %s: new, returning and resurrecting users above zero, dormant users below. %s")

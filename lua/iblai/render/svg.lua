@@ -19,7 +19,6 @@ local function drawable(v)
   if type(v) ~= "number" or v ~= v or v <= 0 then return 0 end
   return math.min(v, TALLEST)
 end
-M.drawable = drawable
 
 -- Characters of a legend or label (bytes when it is not UTF-8).
 local function width(s)

@@ -128,12 +128,8 @@ function M.plan(o)
     elseif c.dated then
       params.start_date, params.end_date = o.start, o["end"]
     end
-    -- Weekly is the API's; monthly is summed from daily, except where the endpoint has it.
-    if c.agg == "api" then
-      params.aggregation = o.aggregation == "weekly" and "weekly" or "daily"
-    elseif c.agg == "own" then
-      params.aggregation = o.aggregation
-    end
+    -- Weekly is the API's; monthly is summed from daily, as the API has no months.
+    if c.agg == "api" then params.aggregation = o.aggregation == "weekly" and "weekly" or "daily" end
     if c.mentor and o.mentor then params[c.mentor] = o.mentor end
     if not skip then out[#out + 1] = { key = c.key, op = c.op, params = params } end
   end

@@ -142,8 +142,9 @@ local function notes(o, report, ctx)
     "Returning: active in the " .. unit .. " and in the one before, registered before it.",
     "Resurrecting: active in the " .. unit .. " but not in the one before, registered before it.",
     "Dormant: active in the " .. unit .. " before, not in this one (drawn below zero).",
-    ("In every %s active = new + returning + resurrecting; the %s before the first is the whole one, %s to %s.")
-      :format(unit, unit, calendar.format(o.before.first), calendar.format(o.before.last)),
+    ("In every %s active = new + returning + resurrecting; the first %s is compared with the whole %s before it (%s)."):format(
+      unit, unit, unit, o.before.first == o.before.last and calendar.format(o.before.first)
+      or calendar.format(o.before.first) .. " to " .. calendar.format(o.before.last)),
     "Totals count each person once over the whole range: new users registered in it, returning users before it.",
     ("Retention: a row is the users who registered in one %s; its cells count those active in that %s and in "
       .. "each %s after it."):format(unit, unit, unit),

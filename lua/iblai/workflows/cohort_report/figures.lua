@@ -11,10 +11,6 @@ local M = {}
 -- clients of the API) carries exactly.
 M.MAX_COUNT = 1 << 53
 
---- What kinds of figure there are: a count (whole, 0 to MAX_COUNT), an amount (an average or a
--- share: finite, not negative), a change (finite, either sign).
-M.KINDS = { count = true, amount = true, change = true }
-
 local function finite(v)
   return v == v and v ~= math.huge and v ~= -math.huge
 end
@@ -60,7 +56,8 @@ end
 
 --- Reads a figure the API sent.
 -- @param v the decoded JSON value
--- @param kind "count", "amount" or "change"
+-- @param kind "count" (whole, 0 to MAX_COUNT), "amount" (an average or a share: finite, not
+--   negative) or "change" (finite, either sign)
 -- @return the number to show (an integer when whole and small enough; nil when v is not a finite
 --   number), and nil or what is wrong with it ("is negative: -3")
 function M.read(v, kind)
