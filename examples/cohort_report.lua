@@ -8,14 +8,17 @@ local report = assert(cohort_report.run(client, {
   start = arg[1] or "2026-09-01", ["end"] = arg[2] or "2026-11-24", aggregation = "weekly",
 }))
 
-print(("%s to %s: %d new, %d returning, %d conversations"):format(report.range.start, report.range["end"],
-  report.totals.new_users or 0, report.totals.veteran_users or 0, report.totals.conversations or 0))
+local t = report.totals
+print(("%s to %s: %s active: %s new, %s returning; %s conversations"):format(report.range.start,
+  report.range["end"], t.active_users or "?", t.new_users or "?", t.returning_users or "?", t.conversations or "?"))
+-- Each week's people: new (#), returning (=), resurrecting (+); dormant ones (-) left.
 for _, p in ipairs(report.periods) do
-  local bar = ("#"):rep(p.new_users or 0) .. ("="):rep(p.veteran_users or 0)
-  print(("  week of %s  %3s new %3s returning  %s"):format(p.start, p.new_users or "?", p.veteran_users or "?", bar))
+  local bar = ("#"):rep(p.new_users or 0) .. ("="):rep(p.returning_users or 0) .. ("+"):rep(p.resurrecting_users or 0)
+  print(("  week of %s  %3s active %3s dormant  %s%s"):format(p.start, p.active_users or "?", p.dormant_users or "?",
+    bar, ("-"):rep(p.dormant_users or 0)))
 end
 for i = 1, math.min(3, #report.topics) do
-  print(("  topic %d: %s (%d conversations)"):format(i, report.topics[i].name, report.topics[i].conversations))
+  print(("  topic %d: %s (%s conversations)"):format(i, report.topics[i].name, report.topics[i].conversations))
 end
 for _, e in ipairs(report.errors) do io.stderr:write("missing: ", e.message, "\n") end
 

@@ -11,9 +11,10 @@ description = {
     C module on libcurl (iblai.core): pooled connections, retries with backoff, concurrent
     requests, pagination and typed errors; and the workflow modules (bulk memory reset,
     chat-history export with task polling, the cohort report's data and renderings).
-    The rock holds the Lua modules and iblai.core. The iblai program (scripts, commands,
-    restricted mode, the sandbox simulator) and libiblai for C hosts are not in it: they come
-    with `make install` from the source tree.
+    The rock also installs the iblai program (scripts, the workflow commands, restricted mode,
+    the sandbox simulator) into the tree's bin/, and lua-language-server definitions of every
+    operation under share/lua/5.4/iblai/types. libiblai and iblai.h for C hosts come with
+    `make install` from the source tree.
   ]],
   license = "MIT",
   labels = { "http", "api", "sdk", "curl" },
@@ -21,9 +22,13 @@ description = {
 dependencies = {
   "lua >= 5.4, < 5.5",
   "lua-cjson",
+  "argparse",
 }
+-- Libraries only: the Makefile finds curl.h itself (pkg-config, curl-config, or Debian's
+-- multiarch directory, which LuaRocks does not search for headers).
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  CURL = { library = "curl" },
+  MICROHTTPD = { library = "microhttpd" },
 }
 build = {
   type = "make",
@@ -32,12 +37,15 @@ build = {
   install_target = "rock-install",
   build_variables = {
     CFLAGS = "$(CFLAGS)",
+    LUA = "$(LUA)",
     LUA_INC = "-I$(LUA_INCDIR)",
-    CURL_LIBS = "-L$(CURL_LIBDIR) -lcurl",
-    CURL_INC = "-I$(CURL_INCDIR)",
+    CURL_INCDIR = "$(CURL_INCDIR)",
+    CURL_LIBDIR = "$(CURL_LIBDIR)",
+    MHD_LIBS = "-L$(MICROHTTPD_LIBDIR) -lmicrohttpd",
   },
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
+    INST_BINDIR = "$(BINDIR)",
   },
 }

@@ -388,6 +388,243 @@ describe("iblai export-chats", function()
   end)
 end)
 
+-- A route script under which the poll of each user named in `answers` is not ready once, then
+-- answers that user's `body` (Content-Type `ctype`, JSON by default) byte for byte. A user's
+-- `plan` says what the hits after the first do before that: "cut" (the body stops halfway, the
+-- connection closes), "503"; `always` what every hit does once the plan is done. With no
+-- answers, the poll is the sandbox's own, and `size` its export_size.
+local function answers_script(answers, size)
+  local rows = {}
+  for user, a in pairs(answers) do
+    local plan = {}
+    for i, step in ipairs(a.plan or {}) do plan[i] = ("%q"):format(step) end
+    rows[#rows + 1] = ("[%q] = { body = %q, ctype = %q, plan = { %s }, always = %q },"):format(user, a.body,
+      a.ctype or "application/json", table.concat(plan, ", "), a.always or "")
+  end
+  return wf.script(([[
+    local sandbox = ...
+    sandbox.model.export_size = %s
+    local answers = { %s }
+    local hits = {}
+    if next(answers) == nil then return end
+    sandbox.route("/api/ai-mentor/orgs/{org}/users/{user_id}/downloads/tasks/{task_id}/", {
+      GET = function(_, p)
+        local a = answers[p.user_id]
+        hits[p.task_id] = (hits[p.task_id] or 0) + 1
+        local n = hits[p.task_id]
+        if not a then return sandbox.respond.not_found("Task not found") end
+        if n == 1 then return sandbox.respond.json(200, { state = "task_not_ready" }) end
+        local step = a.plan[n - 1] or a.always
+        local answer = { status = 200, body = a.body, headers = { ["Content-Type"] = a.ctype } }
+        if step == "cut" then answer.truncate = #a.body // 2 end
+        if step == "503" then answer = sandbox.respond.detail(503, "Service temporarily unavailable.") end
+        return answer
+      end,
+    })
+  ]]):format(tostring(size or "nil"), table.concat(rows, "\n")))
+end
+
+-- The first n usernames of a sandbox started with these arguments.
+local function names_of(n, ...)
+  local probe = helpers.sandbox(...)
+  local c = wf.client(probe)
+  local names = wf.usernames(c, n)
+  c:close()
+  probe.stop()
+  return names
+end
+
+describe("exported files hold the server's bytes", function()
+  local ARGS = { "--users", "16", "--seed", "21" }
+  local BODIES = {
+    "[]",
+    '{"a":{},"b":[],"c":[{}],"d":{"e":[[],{}]}}',
+    '[{"id":12345678901234567890,"big":-98765432109876543210}]',
+    '[{"x":1e400,"y":-1e-400,"z":1E+2}]',
+    '{"z":1,"a":2,"m":3,"a":4}',
+    ' [ {"a" : 1 } ,\n\t{ } ]\r\n\n',
+    '["\\u00e9","é","\\ud83d\\ude00","\\/"]',
+  }
+  local CSV = 'type,content\r\nhuman,"a,b"\r\nai,=1+1'
+  local big = {}
+  for i = 1, 5000 do big[i] = ('{"n":%d,"id":98765432109876543210}'):format(i) end
+  local BIG = "[" .. table.concat(big, ",") .. "]" -- 200 KB: arrives in many pieces
+  local sb, client, users, script
+
+  setup(function()
+    users = names_of(16, table.unpack(ARGS))
+    local answers = {}
+    for i, body in ipairs(BODIES) do answers[users[i]] = { body = body } end
+    answers[users[8]] = { body = CSV, ctype = "text/csv" }
+    answers[users[9]] = { body = BIG, plan = { "cut", "503", "cut" } }
+    answers[users[10]] = { body = BIG, always = "cut" }
+    answers[users[11]] = { body = "[1,2,}" }
+    answers[users[12]] = { body = '[{"a":1}]', ctype = "text/plain" }
+    answers[users[13]] = { body = "" }
+    answers[users[14]] = { body = '[{"content":"x"}]' } -- JSON, where CSV is asked for
+    script = answers_script(answers)
+    sb = helpers.sandbox("--script", script, table.unpack(ARGS))
+    client = wf.client(sb)
+  end)
+
+  teardown(function()
+    client:close()
+    sb.stop()
+    os.remove(script)
+  end)
+
+  it("writes JSON as sent: [] and {} kept, 20-digit integers and 1e400 exact, key order and white space kept", function()
+    local dir = wf.tmpdir()
+    local list = { table.unpack(users, 1, #BODIES) }
+    local result = assert(export.run(client, { users = list, out = dir, poll_initial = 0.01 }))
+    assert.same({}, result.failed)
+    assert.equal(#BODIES, result.exported)
+    for i, body in ipairs(BODIES) do
+      assert.equal(body, wf.read(dir .. "/" .. users[i] .. ".json"), users[i])
+    end
+    assert.equal(#BODIES, #wf.ls(dir)) -- no temporary file left
+    wf.rmdir(dir)
+  end)
+
+  it("writes CSV as sent, and the command writes the same bytes", function()
+    local dir = wf.tmpdir()
+    local result = assert(export.run(client, { users = { users[8] }, out = dir, format = "csv", poll_initial = 0.01 }))
+    assert.equal(1, result.exported)
+    assert.equal(CSV, wf.read(dir .. "/" .. users[8] .. ".csv"))
+    local code, out, err = helpers.run({ "export-chats", "--user", users[1], "--user", users[3], "--out", dir,
+      "--poll-initial", "0.01", "--json", "--quiet" }, wf.env(sb))
+    assert.equal(0, code, err)
+    assert.equal(2, wf.decode(out).exported)
+    assert.equal(BODIES[1], wf.read(dir .. "/" .. users[1] .. ".json"))
+    assert.equal(BODIES[3], wf.read(dir .. "/" .. users[3] .. ".json"))
+    wf.rmdir(dir)
+  end)
+
+  it("starts the file over when a download is retried (cut short, then a 503, then cut again)", function()
+    local dir = wf.tmpdir()
+    local result = assert(export.run(client, { users = { users[9] }, out = dir, poll_initial = 0.01 }))
+    assert.same({}, result.failed)
+    assert.equal(BIG, wf.read(dir .. "/" .. users[9] .. ".json"))
+    assert.same({ users[9] .. ".json" }, wf.ls(dir))
+    wf.rmdir(dir)
+  end)
+
+  it("fails what cannot be the file, says why, and leaves neither a file nor a temporary one", function()
+    local dir = wf.tmpdir()
+    local list = { users[10], users[11], users[12], users[13] }
+    local result = assert(export.run(client, { users = list, out = dir, poll_initial = 0.01, deadline = 1 }))
+    assert.equal(0, result.exported)
+    assert.same({}, result.timed_out)
+    local why = {}
+    for _, f in ipairs(result.failed) do why[f.user] = f.error end
+    -- cut short on every attempt of every poll until the deadline: failed, not "not ready in time"
+    assert.matches("the last poll failed: Transferred a partial file", why[users[10]])
+    assert.matches("not valid JSON", why[users[11]])
+    assert.matches("byte 6", why[users[11]])
+    assert.matches("the answer is not JSON %(Content%-Type: text/plain%)", why[users[12]])
+    assert.matches("the answer is empty", why[users[13]])
+    local csv = assert(export.run(client, { users = { users[14] }, out = dir, format = "csv", poll_initial = 0.01 }))
+    assert.matches("CSV was asked for but the answer is JSON", csv.failed[1].error)
+    assert.same({}, wf.ls(dir))
+    wf.rmdir(dir)
+  end)
+end)
+
+describe("a large export", function()
+  it("streams to the file, within a max_response_bytes far below its size, the same bytes a download gives", function()
+    local user = names_of(1, "--users", "2", "--seed", "22")[1]
+    local script = answers_script({}, 3000000)
+    local sb = helpers.sandbox("--users", "2", "--seed", "22", "--script", script)
+    local dir = wf.tmpdir()
+    local small = wf.client(sb, { max_response_bytes = 1000000 })
+    local roomy = wf.client(sb, { max_response_bytes = 8000000 })
+    finally(function()
+      small:close()
+      roomy:close()
+      sb.stop()
+      os.remove(script)
+      wf.rmdir(dir)
+    end)
+    local result = assert(export.run(small, { users = { user }, out = dir, poll_initial = 0.01 }))
+    assert.same({}, result.failed)
+    local text = wf.read(dir .. "/" .. user .. ".json")
+    assert.is_true(#text > 2900000 and #text <= 3000000, tostring(#text))
+    -- the same answer fetched whole, in memory
+    local task = assert(roomy:call(START, { user_id = user }))
+    local path = ("/api/ai-mentor/orgs/main/users/%s/downloads/tasks/%s/"):format(user, task.task_id)
+    local res
+    repeat
+      res = assert(roomy:request { path = path, decode = false })
+    until not res.body:find('^{"state"')
+    assert.equal(res.body, text)
+    assert.is_true(require("iblai.core").json_check(text))
+  end)
+end)
+
+describe("the --out directory", function()
+  it("is not left behind, empty, by a run that wrote nothing in it", function()
+    local sb = helpers.sandbox("--users", "2", "--api-key", "right")
+    local parent = wf.tmpdir()
+    finally(function()
+      sb.stop()
+      wf.rmdir(parent)
+    end)
+    local env = wf.env(sb)
+    env.IBLAI_API_KEY = "wrong" -- the users listing fails at once (401)
+    local code, _, err = helpers.run({ "export-chats", "--all", "--out", parent .. "/new/sub" }, env)
+    assert.equal(1, code, err)
+    assert.matches("cannot list the users", err)
+    assert.matches("nothing was written, so " .. parent .. "/new/sub %(made by this run%) was removed", err)
+    assert.same({}, wf.ls(parent))
+    -- a directory that was there before stays
+    assert(os.execute("mkdir " .. helpers.quote(parent .. "/kept")))
+    code = helpers.run({ "export-chats", "--all", "--out", parent .. "/kept" }, env)
+    assert.equal(1, code)
+    assert.same({ "kept" }, wf.ls(parent))
+  end)
+
+  it("is removed by the module too when no user could be exported, and kept with a file in it", function()
+    local sb = helpers.sandbox("--users", "2", "--seed", "23")
+    local client = wf.client(sb)
+    local user = wf.usernames(client, 1)[1]
+    local parent = wf.tmpdir()
+    finally(function()
+      client:close()
+      sb.stop()
+      wf.rmdir(parent)
+    end)
+    local result = assert(export.run(client, { users = { "ghost" }, out = parent .. "/a/b", poll_initial = 0.01 }))
+    assert.equal(1, #result.failed)
+    assert.same({}, wf.ls(parent))
+    result = assert(export.run(client, { users = { "ghost", user }, out = parent .. "/a/b", poll_initial = 0.01 }))
+    assert.equal(1, result.exported)
+    assert.same({ user .. ".json" }, wf.ls(parent .. "/a/b"))
+  end)
+
+  it("is written by one run at a time: a second is refused while the first holds it", function()
+    local sb = helpers.sandbox("--users", "2", "--seed", "24")
+    local client = wf.client(sb)
+    local user = wf.usernames(client, 1)[1]
+    local dir = wf.tmpdir()
+    finally(function()
+      client:close()
+      sb.stop()
+      wf.rmdir(dir)
+    end)
+    local held = assert(io.open(dir, "r")) -- as a run holds it
+    assert(require("iblai.core").lock_file(held))
+    local result, err = export.run(client, { users = { user }, out = dir, poll_initial = 0.01 })
+    assert.is_nil(result)
+    assert.matches("another export is writing in " .. dir, tostring(err), 1, true)
+    local code, _, cerr = helpers.run({ "export-chats", "--user", user, "--out", dir }, wf.env(sb))
+    assert.equal(1, code)
+    assert.matches("another export is writing in", cerr)
+    assert.same({}, wf.ls(dir))
+    held:close()
+    assert.equal(1, assert(export.run(client, { users = { user }, out = dir, poll_initial = 0.01 })).exported)
+  end)
+end)
+
 describe("the workflow examples", function()
   it("run against the sandbox with iblai examples/X.lua", function()
     local sb = helpers.sandbox("--users", "5", "--seed", "15")

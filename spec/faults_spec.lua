@@ -240,6 +240,60 @@ describe("walks that cannot end", function()
     assert.equal(0, client.session:in_flight())
   end)
 
+  -- Every item of a walk under X-Trap `trap`, or nil and the error; each item once, or an error.
+  local function items_of(op, params, trap)
+    local ids, seen = {}, {}
+    local ok, err = pcall(function()
+      for item in client:each(op, params, { headers = { ["X-Trap"] = trap } }) do
+        assert(not seen[item.id], "item " .. item.id .. " twice")
+        seen[item.id] = true
+        ids[#ids + 1] = item.id
+      end
+    end)
+    if not ok then return nil, err, ids end
+    return ids
+  end
+
+  it("stops when pages asked for by number are not the pages asked for", function()
+    local cases = {
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "deaf", "repeats the items" },
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "shifted", "names page 4 as the next one" },
+      { "ai_analytics_orgs_users_observations_list", { limit = 10 }, "deaf", "repeats the items" },
+      { "ai_analytics_audience_orgs_active_users_users_retrieve", { length = 10 }, "shifted", "says it is page 3" },
+      { "ai_mentor_orgs_users_sessions_retrieve", { session_id = "stuck" }, nil, "repeats the items" },
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "hollow", "page 1 is empty but names a next" },
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "ghost", "page 1 is empty although the "
+        .. "listing says it holds 257 items" },
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "shrinking", "the listing changed while it "
+        .. "was read (page 1 said 257 items, page 2 says 256)" },
+      { "ai_analytics_orgs_users_observations_list", { limit = 10 }, "circle", "repeats an earlier page", 30 },
+    }
+    for _, c in ipairs(cases) do
+      local ids, err, got = items_of(c[1], c[2], c[3])
+      assert.is_nil(ids, c[3])
+      assert.equal("pagination", err.kind, tostring(err))
+      assert.matches(c[4], err.message, 1, true)
+      assert.is_true(#got <= (c[5] or 10), #got .. " items") -- the pages before the lie, no more
+    end
+    assert.equal(0, client.session:in_flight())
+  end)
+
+  it("follows every next link when the count is short or missing, whatever writes a link or a number", function()
+    for _, c in ipairs {
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "short", 257 },
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "none", 257 },
+      { "ai_analytics_orgs_users_observations_list", { limit = 10 }, "none", 123 },
+      -- and takes what servers write differently for what they mean the same way
+      { "ai_analytics_orgs_users_chat_history_list", { page_size = 10 }, "emptylinks", 257 },
+      { "ai_analytics_audience_orgs_active_users_users_retrieve", { length = 10 }, "strings", 95 },
+      { "catalog_access_requests_course_manage_retrieve", { page_size = 9 }, "strings", 58 },
+    } do
+      local ids = assert(items_of(c[1], c[2], c[3]))
+      assert.equal(c[4], #ids, c[3])
+      for i = 1, c[4] do assert.equal(i, ids[i]) end
+    end
+  end)
+
   it("follows a relative next link from the page it was on", function()
     local ids = {}
     for item in client:each("ai_mentor_orgs_users_sessions_retrieve", { session_id = "relative" }) do

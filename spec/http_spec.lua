@@ -178,6 +178,25 @@ describe("client:request", function()
     assert.is_true(sleeps[1] >= 28 and sleeps[1] <= 30, tostring(sleeps[1]))
   end)
 
+  it("still backs off after Retry-After: 0 or a date already past, so retries never fire back to back", function()
+    for _, hint in ipairs { "0", "Thu, 01 Jan 1970 00:00:00 GMT" } do
+      local delays = {}
+      local c = assert(iblai.new { base_url = server.url, retries = 4, backoff_base = 0.02, backoff_max = 1,
+        log = function(e) if e.event == "retry" then delays[#delays + 1] = e.delay end end })
+      local started = require("iblai.core").now()
+      local res = assert(c:request { path = "/seq", query = { key = "ra0" .. hint, codes = "503,429,503,503,200",
+        retry_after = hint } })
+      local took = require("iblai.core").now() - started
+      assert.equal(5, res.attempts)
+      assert.equal(4, #delays)
+      for i, d in ipairs(delays) do -- the upper half of each attempt's backoff: [0.01, 0.02], [0.02, 0.04], ...
+        assert.is_true(d >= 0.01 * 2 ^ (i - 1) and d <= 0.02 * 2 ^ (i - 1), ("retry %d after %s: %g s"):format(i, hint, d))
+      end
+      assert.is_true(took >= 0.15, ("four retries took %g s"):format(took)) -- the loop really waited
+      c:close()
+    end
+  end)
+
   it("backs off exponentially with jitter when no Retry-After is given", function()
     local c = assert(iblai.new { base_url = server.url, retries = 5, backoff_base = 1, backoff_max = 4,
       sleep = function(d) sleeps[#sleeps + 1] = d end })

@@ -175,6 +175,71 @@ describe("memory_reset.run", function()
     assert.is_true(untouched > 0)
   end)
 
+  it("refuses a second run on a journal a run has open, and leaves that journal as it was", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local header = reset.journal_header(client, "main")
+    local first = assert(Journal.open(path, header))
+    assert(first:append { user = "someone", store = "edx", deleted = 2 })
+    local before = wf.read(path)
+    local result, err = reset.run(client, { users = slice(1, 2), journal = path })
+    assert.is_nil(result)
+    assert.equal("config", err.kind)
+    assert.matches("is in use by another run", tostring(err), 1, true)
+    assert.equal(before, wf.read(path))
+    -- the command says so in one line, before any request, with exit 2
+    local code, out, cerr = helpers.run({ "memory-reset", "--user", "jane", "--journal", path }, wf.env(sb))
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.matches("in use by another run", cerr, 1, true)
+    assert.equal(before, wf.read(path))
+    first:close()
+    -- once closed, the next run takes it and appends
+    local j2 = assert(Journal.open(path, header))
+    assert.same({ { user = "someone", store = "edx", deleted = 2 } }, j2.entries)
+    j2:close()
+    os.remove(path)
+  end)
+
+  it("reads a journal torn anywhere by a kill: the torn line is ignored and that pair redone", function()
+    local header = reset.journal_header(client, "main")
+    local whole = wf.read((function()
+      local path = os.tmpname()
+      os.remove(path)
+      local j = assert(Journal.open(path, header))
+      assert(j:append { user = "a", store = "edx", deleted = 1 })
+      j:close()
+      return path
+    end)())
+    local head = whole:match("^[^\n]*\n")
+    for _, text in ipairs {
+      head:sub(1, 5),                                        -- killed writing the header
+      head .. "{",                                           -- killed one byte into an entry
+      head .. '{"user":"a","sto',                             -- killed inside a key
+      head .. '{"user":"a"\n{"user":"b","store":"edx","deleted":1}\n', -- a torn line a later run ended
+    } do
+      local path = wf.write(os.tmpname(), text)
+      local j = assert(Journal.open(path, header))
+      local users = {}
+      for _, e in ipairs(j.entries) do users[#users + 1] = e.user end
+      assert(j:append { user = "c", store = "edx", deleted = 0 })
+      j:close()
+      local again = assert(Journal.read(path, header))
+      assert.equal(#users + 1, #again)
+      assert.equal("c", again[#again].user)
+      assert.is_nil(users[1] == "a" and users[1] or nil) -- the torn entry of a is never read as done
+      os.remove(path)
+    end
+    -- a crash of the machine can leave NUL bytes where the last lines were being written
+    local path = wf.write(os.tmpname(), whole .. ("\0"):rep(100))
+    local j = assert(Journal.open(path, header))
+    assert.equal(1, #j.entries)
+    assert(j:append { user = "c", store = "edx", deleted = 0 })
+    j:close()
+    assert.equal(2, #assert(Journal.read(path, header)))
+    os.remove(path)
+  end)
+
   it("journals each finished (user, store), skips them on a rerun, and ignores a torn last line", function()
     local users = slice(40, 51)
     local path = os.tmpname()
@@ -202,6 +267,177 @@ describe("memory_reset.run", function()
     assert.equal("hello\n", wf.read(other))
     os.remove(other)
     os.remove(path)
+  end)
+end)
+
+describe("usernames shown on a line", function()
+  local users = require "iblai.workflows.users"
+
+  it("escape what would change how the line reads, and cut long ones on a character", function()
+    assert.equal("a\\x0Ab\\x1B[2Jc", users.display("a\nb\27[2Jc"))
+    assert.equal("evil\\u{202E}txt.exe \\u{2028}x\\u{2066}", users.display("evil\u{202E}txt.exe \u{2028}x\u{2066}"))
+    assert.equal("jos\u{E9}", users.display("jos\u{E9}"))
+    local long = users.display(("\u{E9}"):rep(40))
+    assert.equal(("\u{E9}"):rep(30) .. "... (80 bytes)", long)
+  end)
+end)
+
+describe("memory_reset.run against a server that lies", function()
+  local server, client
+
+  setup(function()
+    server = helpers.start_server(helpers.root .. "/spec/support/memory_server.lua")
+    client = assert(require("iblai").new { base_url = server.url, api_key = "k", org = "main", retries = 0 })
+  end)
+
+  teardown(function()
+    client:close()
+    server.stop()
+  end)
+
+  -- What each user really holds, read past every lie.
+  local function state()
+    return assert(client:request { path = "/_state" }).body
+  end
+
+  it("deletes every page when pages carry next links but no count, or a count too low", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local result = assert(reset.run(client, { users = { "nocount", "lowcount", "plain" }, page_size = 5,
+      journal = path }))
+    assert.same({}, result.failed)
+    assert.equal(3 * 23, result.deleted.edx)
+    assert.equal(3 * 5, result.verified_empty)
+    local held = state()
+    for _, u in ipairs { "nocount", "lowcount", "plain" } do
+      assert.same({ edx = 0, mentor = 0, profile = 0, chats = 0, prompt = 0 }, held[u], u)
+    end
+    assert.equal(1 + 15, wf.lines(path))
+    os.remove(path)
+  end)
+
+  it("reports a pair whose items stay after its deletes as failed, with how many remain, and never journals it",
+    function()
+      local path = os.tmpname()
+      os.remove(path)
+      local events = {}
+      local result = assert(reset.run(client, { users = { "sticky", "ghostchat", "keyless" }, page_size = 10,
+        journal = path, on_progress = function(e)
+          if e.type == "pair" and e.status == "failed" then events[#events + 1] = e end
+        end }))
+      local failed = {}
+      for _, f in ipairs(result.failed) do failed[f.user .. "/" .. f.store] = f end
+      assert.equal(3, #result.failed)
+      local sticky = failed["sticky/edx"]
+      assert.equal(23, sticky.remaining)
+      assert.matches("23 items remain after " .. reset.PASSES .. " rounds of deletes", sticky.error, 1, true)
+      assert.equal(2 * 23, result.deleted.edx) -- sticky's deletes answered 204 and deleted nothing
+      assert.equal(2, result.deleted.chats) -- ghostchat's answered 204 and stayed
+      assert.equal(1, failed["ghostchat/chats"].remaining)
+      assert.matches("1 item remains after", failed["ghostchat/chats"].error, 1, true)
+      assert.equal(1, failed["keyless/mentor"].remaining)
+      assert.matches("(1 without a key to delete by)", failed["keyless/mentor"].error, 1, true)
+      assert.equal(3, #events)
+      assert.equal(15 - 3, result.verified_empty)
+      local journal = wf.read(path)
+      for key in pairs(failed) do
+        local user, store = key:match("^(.-)/(.*)$")
+        assert.is_nil(journal:find(('"store":"%s","user":"%s"'):format(store, user), 1, true), key)
+        assert.is_nil(journal:find(('"user":"%s","store":"%s"'):format(user, store), 1, true), key)
+      end
+      assert.equal(1 + 12, wf.lines(path))
+      local held = state()
+      assert.equal(23, held.sticky.edx)
+      assert.equal(1, held.ghostchat.chats)
+      assert.equal(1, held.keyless.mentor)
+      os.remove(path)
+    end)
+
+  it("accounts for every user --all lists: one it cannot use fails with the reason, and is never sent", function()
+    local sent = {}
+    local watched = assert(require("iblai").new { base_url = server.url, api_key = "k", org = "main", retries = 0,
+      log = function(e) if e.event == "request" then sent[#sent + 1] = e.url end end })
+    local result = assert(reset.run(watched, { all = true }))
+    watched:close()
+    assert.equal(7, result.users)
+    local reasons = {}
+    for _, f in ipairs(result.failed) do
+      local key = (f.user:sub(1, 1) == "(" and f.user or "") .. ": " .. f.error
+      reasons[key] = (reasons[key] or 0) + 1
+      assert.is_nil(f.remaining)
+    end
+    local nothing = "; nothing was sent for it"
+    assert.same({
+      [": the username 'bad\\x0Aname' holds a control character" .. nothing] = 5,
+      ["(user 3 of the listing): the users listing gave this user an empty username" .. nothing] = 5,
+      [": a username of 600 bytes is too long (at most 500)" .. nothing] = 5,
+      ["(user 5 of the listing, id 5, email no-username@example.com): the users listing gave this user no username"
+        .. nothing] = 5,
+      ["(user 6 of the listing): the users listing gave this user a username that is not a string (null)" .. nothing]
+        = 5,
+    }, reasons)
+    assert.equal(2 * 5, result.verified_empty)
+    for _, url in ipairs(sent) do
+      assert.is_nil(url:find("bad", 1, true), url)
+      assert.is_nil(url:find("xxxxxxxxxx", 1, true), url)
+      assert.is_nil(url:find("/users//", 1, true), url)
+    end
+    local held = state()
+    assert.same({ edx = 0, mentor = 0, profile = 0, chats = 0, prompt = 0 }, held.first)
+    assert.same({ edx = 0, mentor = 0, profile = 0, chats = 0, prompt = 0 }, held.last)
+  end)
+
+  it("prints what remains and each unusable username on one line of its own", function()
+    local env = { IBLAI_BASE_URL = server.url, IBLAI_API_KEY = "k", IBLAI_ORG = "main" }
+    local code, out, err = helpers.run({ "memory-reset", "--all", "--yes", "--quiet" }, env)
+    assert.equal(1, code, err)
+    assert.matches("\n  bad\\x0Aname +chats +the username 'bad\\x0Aname' holds a control character", out)
+    assert.matches("\n  xxxxxxxxxx+%.%.%. %(600 bytes%) +edx +a username of 600 bytes is too long", out)
+    assert.matches("pairs proven empty by a fresh listing: 10\n", out, 1, true)
+    code, out = helpers.run({ "memory-reset", "--user", "sticky", "--stores", "edx", "--json", "--quiet" }, env)
+    assert.equal(1, code)
+    local result = wf.decode(out)
+    assert.equal(0, result.verified_empty)
+    assert.equal(0, result.deleted.edx)
+    assert.equal(23, result.failed[1].remaining)
+  end)
+
+  it("counts what it deleted once each, also when a read lags or a delete was done but answered 500", function()
+    local result = assert(reset.run(client, { users = { "stale", "delafter", "dupids" }, stores = { "edx" },
+      page_size = 10 }))
+    assert.same({}, result.failed)
+    assert.equal(3 * 23, result.deleted.edx)
+    assert.equal(3, result.verified_empty)
+    assert.equal(0, result.already_empty)
+    local held = state()
+    for _, u in ipairs { "stale", "delafter", "dupids" } do assert.equal(0, held[u].edx, u) end
+  end)
+
+  it("fails a listing it cannot read to its end: an empty page that links on, or one that never ends", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local max = reset.MAX_ITEMS
+    reset.MAX_ITEMS = 200
+    local result = assert(reset.run(client, { users = { "hollow", "forever" }, stores = { "edx" }, page_size = 10,
+      journal = path }))
+    reset.MAX_ITEMS = max
+    assert.equal(2, #result.failed)
+    local why = {}
+    for _, f in ipairs(result.failed) do why[f.user] = f.error end
+    assert.matches("could not list it: .*page 1 is empty but names a next page", why.hollow)
+    assert.matches("could not list it: the listing did not end after 200 items", why.forever)
+    assert.equal(0, result.verified_empty)
+    assert.equal(1, wf.lines(path)) -- the header alone
+    assert.equal(23, state().hollow.edx)
+    os.remove(path)
+  end)
+
+  it("deletes again what arrived meanwhile, until a fresh listing is empty", function()
+    local result = assert(reset.run(client, { users = { "growing" }, stores = { "edx" }, page_size = 10 }))
+    assert.same({}, result.failed)
+    assert.equal(24, result.deleted.edx)
+    assert.equal(1, result.verified_empty)
+    assert.equal(0, state().growing.edx)
   end)
 end)
 
@@ -303,6 +539,7 @@ describe("iblai memory-reset", function()
     usage_error({ "memory-reset", "--user", "jane", "--journal", "/dev/zero" }, "is not an iblai memory%-reset journal")
     usage_error({ "memory-reset", "--user", "jane", "--journal", dir .. "/no/such/dir/j" }, "cannot write the journal")
     usage_error({ "memory-reset", "--user", "jane", "--journal", long }, "is not an iblai memory%-reset journal")
+    usage_error({ "memory-reset", "--user", "jane", "--journal", "/dev/null" }, "cannot sync the journal /dev/null")
     usage_error({ "memory-reset", "--all" }, "pass %-%-yes")
     usage_error({ "memory-reset", "--all", "--user", "jane" }, "not both")
     usage_error({ "memory-reset" }, "say whose")

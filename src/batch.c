@@ -234,15 +234,19 @@ static int drive(lua_State *L, iblai_group *g, int until) {
       if (st != LUA_OK) return st;
     }
     if (finished(g, until)) return LUA_OK;
+    /* a Ctrl-C under lua5.4 (or the iblai program) raises in the host's hook here, and the caller
+     * clears g; run first, so that it is not left pending to fire in the cleanup the error runs */
+    iblai_run_pending_hook(L);
     if (interrupted && *interrupted) {
       lua_pushliteral(L, "interrupted!");
       return LUA_ERRRUN;
     }
     if (progressed) continue; /* a slot is free or a retry may be due: go round without waiting */
-    int timeout_ms = 1000;
+    const int slice_ms = (int)(IBLAI_WAIT_SLICE * 1000);
+    int timeout_ms = slice_ms;
     if (wake < INFINITY) {
       double ms = ceil((wake - iblai_now()) * 1000);
-      timeout_ms = ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
+      timeout_ms = ms < 0 ? 0 : ms > slice_ms ? slice_ms : (int)ms;
     }
     if (timeout_ms > 0 || s->running > 0) curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);
   }

@@ -163,13 +163,15 @@ int luaopen_iblai_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"session", iblai_session_new},   {"error", iblai_error_new},         {"escape", iblai_url_escape},
     {"origin", iblai_url_origin},     {"resolve", iblai_url_resolve},     {"query", iblai_query_lua},   {"path", iblai_path_lua},
-    {"json_decode", iblai_json_decode_lua}, {"integralize", iblai_integralize}, {"now", core_now},
-    {"own_sources", core_own_sources}, {"misuse", core_misuse},           {NULL, NULL}};
+    {"json_decode", iblai_json_decode_lua}, {"json_check", iblai_jcheck_lua}, {"integralize", iblai_integralize},
+    {"now", core_now},                {"own_sources", core_own_sources}, {"misuse", core_misuse},
+    {NULL, NULL}};
   iblai_error_open(L);
   iblai_headers_open(L);
   iblai_stream_open(L);
   open_session(L);
   luaL_newlib(L, funcs);
+  iblai_os_open(L);
   lua_pushliteral(L, IBLAI_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

@@ -55,7 +55,8 @@ static const char *hint_for(const char *kind, long status) {
   if (strcmp(kind, "validation") == 0) return "fix the parameter; nothing was sent";
   if (strcmp(kind, "config") == 0) return "fix the client options or the request; nothing was sent";
   if (strcmp(kind, "too_large") == 0) return "raise max_response_bytes or ask for smaller pages";
-  if (strcmp(kind, "pagination") == 0) return "the listing's pages do not add up; the items so far were delivered";
+  if (strcmp(kind, "file") == 0) return "check that the directory exists, can be written and has room";
+  if (strcmp(kind, "pagination") == 0) return "the listing's pages do not add up; the items of the pages before were delivered";
   return NULL;
 }
 

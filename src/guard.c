@@ -100,6 +100,14 @@ int iblai_guard_path(lua_State *L, int idx) {
   return 1;
 }
 
+int iblai_guard_path_lua(lua_State *L) {
+  lua_settop(L, 1);
+  if (iblai_guard_path(L, 1)) return 1;
+  luaL_pushfail(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
 /* upvalue 1: the original function; 2: the GUARD_* flags. */
 static int guarded(lua_State *L) {
   int flags = (int)lua_tointeger(L, lua_upvalueindex(2));

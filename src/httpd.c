@@ -2,7 +2,8 @@
  *
  * One thread: MHD runs from server:run() on the caller's lua_State, so handlers need no locks.
  * A handler's answer may be delayed (the connection is suspended, others go on), cut short, or
- * dropped, which is how tests and the sandbox inject faults.
+ * dropped, which is how tests and the sandbox inject faults; and its body may be a piece repeated
+ * as it is sent (fill), so an answer of gigabytes costs the server no memory.
  *
  * Before a handler sees a request: a head that is ambiguous about where its body ends (both
  * Content-Length and Transfer-Encoding, or Content-Length values that differ; RFC 9112 6.3) is
@@ -39,6 +40,10 @@ typedef struct pending {
   double wake;              /* monotonic time to answer at, when delayed */
   char *body;
   size_t body_len;
+  char *fill, *tail;        /* body, then fill fill_times times, then tail (fill may be NULL) */
+  size_t fill_len, tail_len;
+  uint64_t fill_times;
+  uint64_t total;           /* the whole body's length */
   char **headers;           /* name, value, name, value, ..., NULL */
 } pending;
 
@@ -78,6 +83,8 @@ static volatile sig_atomic_t stop_signal; /* set by SIGINT/SIGTERM while server:
 static void pending_free(pending *p) {
   if (!p) return;
   free(p->body);
+  free(p->fill);
+  free(p->tail);
   if (p->headers)
     for (char **h = p->headers; *h; h++) free(*h);
   free(p->headers);
@@ -182,6 +189,23 @@ static void read_answer(lua_State *L, int t, pending *p) {
     if (!lua_isstring(L, -1)) luaL_error(L, "the answer's body must be a string");
     p->body = copy_string(L, -1, &p->body_len);
   }
+  p->total = p->body_len;
+  if (lua_getfield(L, t, "fill") != LUA_TNIL) { /* fill = {piece, times, tail} */
+    if (!lua_istable(L, -1)) luaL_error(L, "the answer's fill must be {piece, times, tail}");
+    int f = lua_gettop(L);
+    lua_rawgeti(L, f, 1);
+    lua_rawgeti(L, f, 2);
+    lua_rawgeti(L, f, 3);
+    lua_Integer times = luaL_checkinteger(L, f + 2);
+    size_t piece = lua_isstring(L, f + 1) ? lua_rawlen(L, f + 1) : 0;
+    if (!lua_isstring(L, f + 1) || times < 0 || (!lua_isnil(L, f + 3) && !lua_isstring(L, f + 3)))
+      luaL_error(L, "the answer's fill must be {piece, times, tail}");
+    if (piece > 0 && (uint64_t)times > ((uint64_t)1 << 50) / piece) luaL_error(L, "the answer's fill is too large");
+    p->fill = copy_string(L, f + 1, &p->fill_len);
+    p->fill_times = (uint64_t)times;
+    if (!lua_isnil(L, f + 3)) p->tail = copy_string(L, f + 3, &p->tail_len);
+    p->total += p->fill_len * p->fill_times + p->tail_len;
+  }
   lua_settop(L, top);
   lua_getfield(L, t, "headers");
   if (lua_istable(L, -1)) {
@@ -231,12 +255,33 @@ static int call_handler(lua_State *L) {
   return 0;
 }
 
-static ssize_t read_cut(void *cls, uint64_t pos, char *buf, size_t max) {
+/* The bytes of a body made of parts (body, fill repeated, tail), up to truncate when it is cut. */
+static ssize_t read_parts(void *cls, uint64_t pos, char *buf, size_t max) {
   pending *p = cls;
-  if (pos >= (uint64_t)p->truncate) return MHD_CONTENT_READER_END_WITH_ERROR;
-  size_t n = (size_t)p->truncate - (size_t)pos;
-  if (n > max) n = max;
-  memcpy(buf, p->body + pos, n);
+  uint64_t end = p->truncate >= 0 && (uint64_t)p->truncate < p->total ? (uint64_t)p->truncate : p->total;
+  if (pos >= end) return p->truncate >= 0 ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+  if (max > end - pos) max = (size_t)(end - pos);
+  uint64_t fill_end = p->body_len + p->fill_len * p->fill_times;
+  size_t n = 0;
+  while (n < max) {
+    uint64_t at = pos + n;
+    const char *from;
+    size_t left;
+    if (at < p->body_len) {
+      from = p->body + at;
+      left = p->body_len - (size_t)at;
+    } else if (at < fill_end) {
+      size_t off = (size_t)((at - p->body_len) % p->fill_len);
+      from = p->fill + off;
+      left = p->fill_len - off;
+    } else {
+      from = p->tail + (at - fill_end);
+      left = p->tail_len - (size_t)(at - fill_end);
+    }
+    if (left > max - n) left = max - n;
+    memcpy(buf + n, from, left);
+    n += left;
+  }
   return (ssize_t)n;
 }
 
@@ -252,8 +297,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, pending *p) {
   int status = p->status;
   char **headers = p->headers;
   p->headers = NULL;
-  if (p->truncate >= 0 && (size_t)p->truncate < p->body_len) {
-    r = MHD_create_response_from_callback(p->body_len, 4096, read_cut, p, free_cut);
+  if ((p->truncate >= 0 && (uint64_t)p->truncate < p->total) || p->fill) {
+    r = MHD_create_response_from_callback(p->total, 65536, read_parts, p, free_cut);
     p = NULL;
   } else {
     r = MHD_create_response_from_buffer(p->body_len, p->body ? p->body : "", MHD_RESPMEM_MUST_COPY);

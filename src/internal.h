@@ -7,10 +7,11 @@
  *   url.c auth.c retry.c   pure helpers: encoding, origins and redaction, the retry classifier
  *   json.c error.c headers.c numbers.c   values for Lua: JSON decoding, the Error type, the
  *                          lazily parsed response headers, integer fixing
+ *   jsoncheck.c sink.c     a JSON checker fed in pieces; a response body written to a file
  *   session.c              options (declared once, as data), curl handles, the handle pool
  *   transfer.c             one request: reading it, each attempt, what follows an answer
  *   batch.c                groups of transfers and the loop that drives the multi handle
- *   stream.c core.c        what Lua sees: Stream, Session methods, the module table
+ *   stream.c os.c core.c   what Lua sees: Stream, the OS primitives, Session methods, the module table
  *
  * Ownership, which is what keeps the loop safe from Lua code it calls back (log and sleep
  * hooks, and finalizers the GC runs meanwhile):
@@ -48,6 +49,8 @@
 #define IBLAI_ERROR_MT "iblai.Error"
 #define IBLAI_STREAM_MT "iblai.Stream"
 #define IBLAI_INTERRUPT_KEY "iblai.interrupt"
+/* registry: in a restricted state, function(path) -> path resolved, or nil and why it is refused */
+#define IBLAI_FILE_GUARD_KEY "iblai.file_guard"
 
 #include "util.h"
 
@@ -70,7 +73,8 @@ int iblai_debug_redacted(CURL *h, curl_infotype type, char *data, size_t size, v
 int iblai_method_idempotent(const char *method);
 /* Why a failure may be retried ("HTTP 503", "connection failed", ...), or NULL if it may not. */
 const char *iblai_retry_reason(CURLcode rc, long status, int too_large);
-double iblai_backoff(uint64_t *rng, int attempt, double base, double cap);
+/* Seconds to wait before retry number attempt; hinted: the server's Retry-After, or < 0 for none. */
+double iblai_retry_delay(uint64_t *rng, int attempt, double base, double cap, double hinted, double hint_cap);
 double iblai_parse_retry_after(const char *value, long now);
 uint64_t iblai_rng_next(uint64_t *state);
 
@@ -78,6 +82,41 @@ uint64_t iblai_rng_next(uint64_t *state);
 /* Pushes the decoded value and returns 1, or pushes a message and returns 0. */
 int iblai_json_decode(lua_State *L, const char *s, size_t len);
 int iblai_json_decode_lua(lua_State *L); /* core.json_decode(s) */
+
+/* ---- jsoncheck.c: is a text JSON, read piece by piece, keeping only the nesting ---- */
+typedef struct {
+  int state, key, hex;   /* key: the string being read is an object's key */
+  const char *literal;   /* what is still due of true, false or null */
+  size_t depth, cap;     /* open containers; cap: bytes of nest */
+  unsigned char *nest;   /* one bit per open container: 1 object, 0 array */
+  uint64_t at;           /* bytes read; at the problem once there is one */
+  const char *problem;   /* why the text is not JSON, or NULL */
+} iblai_jcheck;
+
+void iblai_jcheck_reset(iblai_jcheck *c); /* ready for a new text (a zeroed struct is too) */
+int iblai_jcheck_feed(iblai_jcheck *c, const char *p, size_t n); /* 0, or -1 once it is not JSON */
+int iblai_jcheck_complete(iblai_jcheck *c); /* 1 when the text so far is one whole JSON value */
+void iblai_jcheck_free(iblai_jcheck *c);
+int iblai_jcheck_lua(lua_State *L); /* core.json_check(text [, piece]) */
+
+/* ---- sink.c: the file a response body goes to (request field to_file) ---- */
+typedef struct iblai_sink {
+  char *path;
+  int fd;           /* -1 until an answer worth keeping arrives, and after finish */
+  int checking;     /* the body says it is JSON and is checked as it arrives */
+  curl_off_t bytes; /* written by this attempt */
+  int err;          /* errno of a failed file operation, and what it was doing */
+  const char *doing;
+  iblai_jcheck json;
+} iblai_sink;
+
+iblai_sink *iblai_sink_new(const char *path, size_t len); /* NULL when out of memory */
+void iblai_sink_free(iblai_sink *k);
+int iblai_sink_restart(iblai_sink *k, int check_json); /* opens or empties the file: 0 or -1 */
+int iblai_sink_write(iblai_sink *k, const char *p, size_t n); /* 0, -1 (file error), -2 (not JSON) */
+int iblai_sink_finish(iblai_sink *k); /* fsync and close: 0 or -1 */
+/* Writes what went wrong into buf and returns the Error kind for it ("file" or "decode"). */
+const char *iblai_sink_problem(iblai_sink *k, char *buf, size_t size);
 
 /* ---- error.c ---- */
 void iblai_error_open(lua_State *L);
@@ -107,6 +146,7 @@ typedef struct iblai_handle {
   const char *method; /* a method literal, or NULL when not known */
   long timeout_ms;
   int kind, once;     /* how the method was set up (see transfer.c; -1: never), fresh connections */
+  int to_file;        /* set up for a transfer with a to_file (callback, size and time limits) */
   char errbuf[CURL_ERROR_SIZE];
 } iblai_handle;
 
@@ -167,7 +207,11 @@ typedef struct iblai_transfer {
   double timeout, not_before, started, delay; /* delay: the wait before the retry now due */
   int max_retries, attempts, redirects;
   unsigned retry_unsafe : 1, same_origin : 1, cross_origin : 1, redirected : 1, too_large : 1,
-      head_too_large : 1, json : 1, as_text : 1; /* as_text: decode = false, a 2xx body stays text */
+      head_too_large : 1, json : 1, as_text : 1, /* as_text: decode = false, a 2xx body stays text */
+      file_seen : 1, file_on : 1, file_cut : 1, /* this attempt's body: looked at, going to the file,
+                                                   too long to be kept in memory as well, */
+      file_framed : 1;                          /* of a length the answer said (see transfer.c) */
+  iblai_sink *sink;         /* the to_file, or NULL */
   long status;
   CURLcode rc;
   const char *retry_reason; /* why the last failure may be retried, NULL if not */
@@ -193,6 +237,8 @@ int iblai_transfer_log(lua_State *L, iblai_session *s, iblai_transfer *t);
  * when there is none), or nil and an Error; returns the number of values. */
 int iblai_transfer_push(lua_State *L, iblai_transfer *t, int body_only);
 int iblai_transfer_ok(const iblai_transfer *t);
+/* A body sent to a file is also kept in memory when shorter than this (a task's status, say). */
+#define IBLAI_FILE_KEEP 65535
 size_t iblai_on_body(char *p, size_t size, size_t n, void *handle);
 size_t iblai_on_header(char *p, size_t size, size_t n, void *handle);
 
@@ -226,6 +272,9 @@ void iblai_reclaim(lua_State *L, iblai_session *s, int sidx); /* resets dead cor
 void iblai_group_run(lua_State *L, iblai_group *g, int until);
 /* Cancels and frees every group of the session (closing it). */
 void iblai_groups_release(iblai_session *s);
+
+/* ---- os.c: core.sleep, core.isatty, core.mkdir (no shell) ---- */
+void iblai_os_open(lua_State *L); /* adds them to the module table on top */
 
 /* ---- stream.c ---- */
 int iblai_stream_new(lua_State *L); /* session:stream{concurrency=} */

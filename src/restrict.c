@@ -368,6 +368,8 @@ static int do_restrict(lua_State *L) {
   set_limits(c, limits);
   lua_pushvalue(L, ctx);
   lua_setfield(L, LUA_REGISTRYINDEX, IBLAI_CTX_KEY);
+  lua_pushcfunction(L, iblai_guard_path_lua); /* the core checks a request's to_file with it */
+  lua_setfield(L, LUA_REGISTRYINDEX, IBLAI_FILE_GUARD_KEY);
 
   lua_newtable(L);
   int tpl = lua_gettop(L);
@@ -376,6 +378,9 @@ static int do_restrict(lua_State *L) {
     lua_pushcfunction(L, iblai_sleep_lua);
     lua_setfield(L, -2, "sleep");
   }
+  lua_pop(L, 1);
+  if (lua_getfield(L, -1, "iblai.core") == LUA_TTABLE) /* directories only where files may go */
+    set_guarded(L, lua_gettop(L), "mkdir", GUARD_ARG1);
   lua_settop(L, tpl);
   curate_libraries(L, g);
   curate_base(L, g, tpl);

@@ -75,6 +75,7 @@ int iblai_sleep_lua(lua_State *L); /* sleep(seconds), stopping at a limit */
 /* Checks the path at idx against the allowed directories; on success replaces it with the path
  * resolved (symbolic links and .. followed) and returns 1, otherwise pushes a message, returns 0. */
 int iblai_guard_path(lua_State *L, int idx);
+int iblai_guard_path_lua(lua_State *L); /* (path) -> the path resolved, or nil and the message */
 /* Wraps the function on top: a closure that checks its path arguments first.
  * flags: GUARD_ARG1, GUARD_ARG2 (which arguments are paths), GUARD_RAISE (refusal raises, as the
  * function does on failure; otherwise nil, message, errno), GUARD_NEEDS_PATH (no path: refused). */

@@ -49,13 +49,19 @@ uint64_t iblai_rng_next(uint64_t *state) {
   return z ^ (z >> 31);
 }
 
-/* Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
-double iblai_backoff(uint64_t *rng, int attempt, double base, double cap) {
+/* The wait before retry number `attempt`. Without a hint (hinted < 0): capped exponential backoff
+ * with full jitter, uniform in [0, c] where c = min(cap, base * 2^(attempt-1)). With a server's
+ * Retry-After: what it asks, up to hint_cap, but never less than the upper half of that range,
+ * [c/2, c]: a "0" or a date already past must not let the retries fire back to back. */
+double iblai_retry_delay(uint64_t *rng, int attempt, double base, double cap, double hinted, double hint_cap) {
   double ceiling = base;
   for (int i = 1; i < attempt && ceiling < cap; i++) ceiling *= 2;
   if (ceiling > cap) ceiling = cap;
   double unit = (double)(iblai_rng_next(rng) >> 11) / (double)(1ull << 53);
-  return ceiling * unit;
+  if (hinted < 0) return ceiling * unit;
+  double least = ceiling * (0.5 + 0.5 * unit);
+  if (hinted > hint_cap) hinted = hint_cap;
+  return hinted > least ? hinted : least;
 }
 
 /* Retry-After is delta-seconds or an HTTP-date; returns seconds to wait, or -1 if unusable. */

@@ -43,6 +43,7 @@ void iblai_transfer_free(iblai_session *s, transfer *t) {
   free(t->fail_msg);
   free(t->curl_error);
   curl_slist_free_all(t->headers);
+  if (t->sink) iblai_sink_free(t->sink);
   if (!s->closed && s->nspare < MAX_SPARES && t->body_in.cap <= 65536 && t->head_in.cap <= 65536) {
     iblai_buf body = t->body_in, head = t->head_in;
     memset(t, 0, sizeof *t);
@@ -100,7 +101,7 @@ void iblai_transfer_cancel(iblai_session *s, transfer *t) {
 /* ---- reading a request table ---- */
 
 enum { F_METHOD, F_URL, F_PATH, F_QUERY, F_JOINED, F_HEADERS, F_BODY, F_TIMEOUT, F_RETRIES,
-       F_RETRY_UNSAFE, F_OP, F_DECODE, NFIELDS };
+       F_RETRY_UNSAFE, F_OP, F_DECODE, F_TO_FILE, NFIELDS };
 static const struct {
   const char *name;
   int type;         /* LUA_TNONE: checked later (timeout, retries), or any (retry_unsafe) */
@@ -111,6 +112,7 @@ static const struct {
   {"headers", LUA_TTABLE, "a table of name = value"}, {"body", LUA_TSTRING, "a string"},
   {"timeout", LUA_TNONE, NULL}, {"retries", LUA_TNONE, NULL}, {"retry_unsafe", LUA_TNONE, NULL},
   {"op", LUA_TSTRING, "a string"}, {"decode", LUA_TBOOLEAN, "a boolean"},
+  {"to_file", LUA_TSTRING, "a string (a file path)"},
 };
 
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
@@ -135,9 +137,12 @@ static int field_index(const char *k, size_t n) {
   return -1;
 }
 
+#define HAS(f) (1u << (f))
+
 /* Copies the fields of spec into slots base..base+NFIELDS-1, raising on unknown names and on
- * values of the wrong type. */
-static void read_fields(lua_State *L, int spec, int base) {
+ * values of the wrong type; returns which are there (HAS bits), so absent ones cost nothing. */
+static unsigned read_fields(lua_State *L, int spec, int base) {
+  unsigned present = 0;
   lua_pushnil(L);
   while (lua_next(L, spec)) {
     size_t n = 0;
@@ -147,7 +152,9 @@ static void read_fields(lua_State *L, int spec, int base) {
     if (fields[i].type != LUA_TNONE && lua_type(L, -1) != fields[i].type)
       iblai_misuse(L, "request field '%s' must be %s", fields[i].name, fields[i].what);
     lua_replace(L, base + i);
+    present |= HAS(i);
   }
+  return present;
 }
 
 /* Checks the caller's headers (types only; bad names and values fail the request later). */
@@ -246,15 +253,27 @@ static char *url_origin(const char *url, int *has_user) {
   return iblai_origin_of(url);
 }
 
-/* Pushes the encoded query when the table at query holds anything (else pushes nothing);
- * returns whether it pushed. May raise, so it runs before the transfer exists. */
+/* Pushes the encoded query when the table at query (0: none) holds anything (else pushes
+ * nothing); returns whether it pushed. May raise, so it runs before the transfer exists. */
 static int push_query(lua_State *L, int query, int joined) {
-  if (!lua_istable(L, query)) return 0;
+  if (!query) return 0;
   lua_pushnil(L);
   if (!lua_next(L, query)) return 0;
   lua_pop(L, 2);
-  iblai_query_push(L, query, lua_istable(L, joined) ? joined : 0);
+  iblai_query_push(L, query, joined);
   return 1;
+}
+
+/* The to_file at idx; in a restricted state, checked against the directories the script may use
+ * (the resolved path is pushed and returned), or refused: NULL, with why in refused. */
+static const char *file_of(lua_State *L, int idx, size_t *len, char *refused, size_t size) {
+  const char *file = lua_tolstring(L, idx, len);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, IBLAI_FILE_GUARD_KEY) != LUA_TFUNCTION) return file;
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 2);
+  if (lua_isstring(L, -2)) return lua_tolstring(L, -2, len);
+  snprintf(refused, size, "to_file %s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "is refused");
+  return NULL;
 }
 
 /* The URL to send: base_url + path for a path, the URL itself otherwise, then the query. */
@@ -285,30 +304,33 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
   int top = lua_gettop(L), base = top + 1;
   luaL_checkstack(L, NFIELDS + 8, "request too complex");
   lua_settop(L, top + NFIELDS);
-  read_fields(L, spec, base);
+  unsigned has = read_fields(L, spec, base);
 
   /* Everything that may raise happens before the transfer exists, so nothing can leak. */
-  int target = lua_isnil(L, base + F_URL) ? base + F_PATH : base + F_URL;
-  if (lua_isnil(L, target)) iblai_misuse(L, "request needs a url or a path (a string starting with /)");
+  if (!(has & (HAS(F_URL) | HAS(F_PATH)))) iblai_misuse(L, "request needs a url or a path (a string starting with /)");
+  int target = has & HAS(F_URL) ? base + F_URL : base + F_PATH;
   double timeout = s->timeout, retries = (double)s->retries;
-  if (!lua_isnil(L, base + F_TIMEOUT)) iblai_request_option(L, "timeout", base + F_TIMEOUT, &timeout);
-  if (!lua_isnil(L, base + F_RETRIES)) iblai_request_option(L, "retries", base + F_RETRIES, &retries);
+  if (has & HAS(F_TIMEOUT)) iblai_request_option(L, "timeout", base + F_TIMEOUT, &timeout);
+  if (has & HAS(F_RETRIES)) iblai_request_option(L, "retries", base + F_RETRIES, &retries);
   int has_accept = 0, nheaders = 0;
-  if (lua_istable(L, base + F_HEADERS)) nheaders = check_headers(L, base + F_HEADERS, &has_accept);
-  size_t qlen = 0, target_len, body_len = 0;
-  const char *query = push_query(L, base + F_QUERY, base + F_JOINED) ? lua_tolstring(L, -1, &qlen) : NULL;
+  if (has & HAS(F_HEADERS)) nheaders = check_headers(L, base + F_HEADERS, &has_accept);
+  size_t qlen = 0, target_len, body_len = 0, file_len = 0;
+  const char *query = push_query(L, has & HAS(F_QUERY) ? base + F_QUERY : 0, has & HAS(F_JOINED) ? base + F_JOINED : 0)
+                          ? lua_tolstring(L, -1, &qlen) : NULL;
   const char *given = lua_tolstring(L, target, &target_len);
-  const char *method = luaL_optstring(L, base + F_METHOD, "GET");
-  const char *body = lua_tolstring(L, base + F_BODY, &body_len);
-  const char *op = lua_tostring(L, base + F_OP);
+  const char *method = has & HAS(F_METHOD) ? lua_tostring(L, base + F_METHOD) : "GET";
+  const char *body = has & HAS(F_BODY) ? lua_tolstring(L, base + F_BODY, &body_len) : NULL;
+  const char *op = has & HAS(F_OP) ? lua_tostring(L, base + F_OP) : NULL;
+  char refused[300]; /* why restricted mode refuses the to_file, when it does */
+  const char *file = has & HAS(F_TO_FILE) ? file_of(L, base + F_TO_FILE, &file_len, refused, sizeof refused) : NULL;
 
   transfer *t = new_transfer(s);
   if (!t) luaL_error(L, "out of memory");
   t->state = T_PENDING;
   t->timeout = timeout;
   t->max_retries = (int)retries;
-  t->retry_unsafe = lua_toboolean(L, base + F_RETRY_UNSAFE);
-  t->as_text = lua_isboolean(L, base + F_DECODE) && !lua_toboolean(L, base + F_DECODE);
+  t->retry_unsafe = (has & HAS(F_RETRY_UNSAFE)) && lua_toboolean(L, base + F_RETRY_UNSAFE);
+  t->as_text = (has & HAS(F_DECODE)) && !lua_toboolean(L, base + F_DECODE);
   t->max_bytes = (curl_off_t)s->max_response_bytes;
   t->attempts = 1;
   t->method = known_method(method);
@@ -322,6 +344,7 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
   if (ok && body) ok = (t->body = iblai_strndup(body, body_len)) != NULL;
   t->body_len = body_len;
   if (ok && op) ok = (t->op = strdup(op)) != NULL;
+  if (ok && file) ok = (t->sink = iblai_sink_new(file, file_len)) != NULL;
   int relative = given[0] == '/', has_user = 0, bad_url = 0;
   if (ok && relative) {
     t->same_origin = 1; /* a path under base_url is on the session's origin: no need to parse it */
@@ -342,6 +365,9 @@ transfer *iblai_transfer_read(lua_State *L, iblai_session *s, int spec) {
   }
   if (t->state == T_DONE) return t; /* a header failed its checks */
   if (strlen(given) != target_len) fail(t, "config", "the request URL holds a NUL byte");
+  else if ((has & HAS(F_TO_FILE)) && !file) fail(t, "config", "%s", refused);
+  else if (file && (file_len == 0 || strlen(file) != file_len))
+    fail(t, "config", "to_file must be a file path without NUL bytes");
   else if (strlen(t->url) > MAX_URL)
     fail(t, "config", "the URL is %lu bytes, more than libcurl accepts (8 MB)", (unsigned long)strlen(t->url));
   else if (!header_name_ok(t->method, strlen(t->method))) fail(t, "config", "'%.60s' is not an HTTP method", t->method);
@@ -362,6 +388,56 @@ size_t iblai_on_body(char *p, size_t size, size_t n, void *ud) {
   return iblai_buf_append(&t->body_in, p, len) == 0 ? len : 0;
 }
 
+static char *raw_header(const iblai_buf *head, const char *name);
+
+/* Whether the answer said how long its body is (Content-Length, or chunks, whose end is
+ * marked): then curl checks that all of it came. Otherwise the end of the connection is the
+ * end of the body, which a connection broken early also looks like. */
+static int length_known(iblai_handle *h, transfer *t) {
+  curl_off_t length = -1;
+  curl_easy_getinfo(h->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  if (length >= 0) return 1;
+  char *coding = raw_header(&t->head_in, "transfer-encoding");
+  int chunked = coding && strcasestr(coding, "chunked") != NULL;
+  free(coding);
+  return chunked;
+}
+
+static int is_json_type(const char *ctype) {
+  return ctype && (strncasecmp(ctype, "application/json", 16) == 0 /* the usual one, quickly */
+                   || strcasestr(ctype, "json") != NULL);          /* problem+json, ... */
+}
+
+/* The body of a transfer with a to_file: a 2xx answer's goes to the file, and is kept in memory
+ * as well while it is short; any other answer's (an error, a redirect) stays in memory as usual. */
+static size_t on_file_body(char *p, size_t size, size_t n, void *ud) {
+  iblai_handle *h = ud;
+  transfer *t = h->t;
+  size_t len = size * n;
+  if (!t->file_seen) { /* the first bytes of this attempt's answer: its status is known */
+    long status = 0;
+    char *ctype = NULL;
+    t->file_seen = 1;
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    t->file_on = status >= 200 && status < 300;
+    if (t->file_on) {
+      t->file_framed = length_known(h, t);
+      curl_easy_getinfo(h->curl, CURLINFO_CONTENT_TYPE, &ctype);
+      if (iblai_sink_restart(t->sink, !t->as_text && is_json_type(ctype)) != 0) return 0;
+    }
+  }
+  if (!t->file_on) return iblai_on_body(p, size, n, ud);
+  if (iblai_sink_write(t->sink, p, len) != 0) return 0; /* curl stops: settle says why */
+  if (!t->file_cut) {
+    if (t->body_in.len + len <= IBLAI_FILE_KEEP) {
+      if (iblai_buf_append(&t->body_in, p, len) != 0) t->file_cut = 1;
+    } else {
+      t->file_cut = 1;
+    }
+  }
+  return len;
+}
+
 size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ((iblai_handle *)ud)->t;
   size_t len = size * n;
@@ -375,6 +451,26 @@ size_t iblai_on_header(char *p, size_t size, size_t n, void *ud) {
 
 enum { KIND_GET, KIND_HEAD, KIND_BODY, KIND_OTHER }; /* how a method is set on a handle */
 
+/* Sets h up for a transfer with a to_file, or back for one without; returns the whole-request
+ * timeout to set: none for a download, which takes as long as it needs while bytes keep coming
+ * (its timeout is the longest silence, in whole seconds as curl counts them). Out of the usual
+ * path: set_request calls it only when h or t has to do with a file. */
+static long set_file_mode(iblai_session *s, iblai_handle *h, transfer *t, long timeout_ms) {
+  CURL *e = h->curl;
+  int to_file = t->sink != NULL;
+  if (to_file != h->to_file) {
+    h->to_file = to_file;
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, to_file ? on_file_body : iblai_on_body);
+    /* a file may be as large as the disk allows: max_response_bytes bounds what is held in memory */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, to_file ? (curl_off_t)0 : (curl_off_t)s->max_response_bytes);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)to_file);
+  }
+  if (!to_file) return timeout_ms;
+  t->file_seen = t->file_on = t->file_cut = 0; /* a new attempt */
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)ceil(t->timeout));
+  return 0;
+}
+
 /* Sets what this attempt needs on h, skipping what h already holds from its last use. */
 static void set_request(iblai_session *s, iblai_handle *h, transfer *t) {
   CURL *e = h->curl;
@@ -385,6 +481,7 @@ static void set_request(iblai_session *s, iblai_handle *h, transfer *t) {
   curl_easy_setopt(e, CURLOPT_URL, t->url);
   double ms = ceil(t->timeout * 1000); /* under a millisecond must not become "no timeout" */
   long timeout_ms = ms < 1 ? 1L : (long)ms;
+  if (t->sink || h->to_file) timeout_ms = set_file_mode(s, h, t, timeout_ms);
   if (timeout_ms != h->timeout_ms) {
     h->timeout_ms = timeout_ms;
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -525,6 +622,40 @@ static int rebuild_headers(iblai_session *s, transfer *t) {
   return append_ours(s, t);
 }
 
+/* What the file makes of an attempt of a to_file transfer, before the retry decision: a failure
+ * for good (a file that cannot be written, a body that is not JSON: -1), an answer cut short in
+ * the middle of its JSON (t->rc says so, as curl would), or a complete answer, flushed to the
+ * disk. A 2xx answer with no body still empties the file. */
+static int settle_file(transfer *t) {
+  iblai_sink *k = t->sink;
+  char msg[600];
+  if (t->file_on && (k->err || k->json.problem)) {
+    const char *kind = iblai_sink_problem(k, msg, sizeof msg);
+    fail(t, kind, "%s", msg);
+    return -1;
+  }
+  if (t->rc != CURLE_OK || t->status < 200 || t->status >= 300) return 0; /* retried or told as usual */
+  if (t->file_on && k->checking && !iblai_jcheck_complete(&k->json)) {
+    if (t->file_framed) { /* all of it came: the server sent it so */
+      fail(t, "decode", "the response is not valid JSON: it ends after %llu bytes, before the JSON is complete",
+           (unsigned long long)k->bytes);
+      return -1;
+    }
+    snprintf(msg, sizeof msg, "the JSON body ends after %llu bytes, before it is complete",
+             (unsigned long long)k->bytes);
+    free(t->curl_error);
+    t->curl_error = strdup(msg);
+    t->rc = CURLE_PARTIAL_FILE; /* the connection closed early: as curl says when a length was given */
+    return 0;
+  }
+  if ((!t->file_on && iblai_sink_restart(k, 0) != 0) || iblai_sink_finish(k) != 0) {
+    iblai_sink_problem(k, msg, sizeof msg);
+    fail(t, "file", "%s", msg);
+    return -1;
+  }
+  return 0;
+}
+
 void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
   CURL *e = t->easy->curl;
   t->rc = rc;
@@ -535,8 +666,7 @@ void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   char *ctype = NULL;
   curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ctype);
-  t->json = ctype && (strncasecmp(ctype, "application/json", 16) == 0 /* the usual one, quickly */
-                      || strcasestr(ctype, "json") != NULL); /* problem+json, ... */
+  t->json = is_json_type(ctype);
   char *location = NULL;
   if (rc == CURLE_OK && is_redirect(t->status) && s->max_redirects > 0) {
     char *loc = NULL;
@@ -551,15 +681,18 @@ void iblai_transfer_settle(iblai_session *s, transfer *t, CURLcode rc) {
     if (t->state == T_WAITING && rebuild_headers(s, t) != 0) fail(t, "network", "out of memory");
     return;
   }
+  if (t->sink) {
+    if (settle_file(t) != 0) return;
+    rc = t->rc; /* a JSON body that ended early is an answer cut short */
+  }
   t->retry_reason = iblai_retry_reason(rc, rc == CURLE_OK ? t->status : 0, t->too_large || t->head_too_large);
   int allowed = t->retry_unsafe || iblai_method_idempotent(t->method);
   if (!t->retry_reason || !allowed || t->attempts > t->max_retries) return;
 
-  double delay = iblai_backoff(&s->rng, t->attempts, s->backoff_base, s->backoff_max);
   char *hint = rc == CURLE_OK ? raw_header(&t->head_in, "retry-after") : NULL;
   double hinted = iblai_parse_retry_after(hint, (long)time(NULL));
   free(hint);
-  if (hinted >= 0) delay = hinted < s->retry_after_max ? hinted : s->retry_after_max;
+  double delay = iblai_retry_delay(&s->rng, t->attempts, s->backoff_base, s->backoff_max, hinted, s->retry_after_max);
   t->attempts++;
   t->state = T_WAITING;
   t->delay = delay;
@@ -634,6 +767,10 @@ static int push_failure(lua_State *L, transfer *t) {
   luaL_pushfail(L);
   if (t->fail_kind) {
     iblai_error_push(L, t->fail_kind, t->fail_msg ? t->fail_msg : "request failed");
+    if (t->sink && t->body_in.len > 0 && strcmp(t->fail_kind, "decode") == 0) { /* the body's start */
+      lua_pushlstring(L, t->body_in.data, t->body_in.len > 512 ? 512 : t->body_in.len);
+      lua_setfield(L, -2, "body");
+    }
   } else if (t->too_large || t->rc == CURLE_FILESIZE_EXCEEDED) {
     lua_pushfstring(L, "the response body is larger than max_response_bytes (%I bytes)", (LUAI_UACINT)t->max_bytes);
     iblai_error_push(L, "too_large", lua_tostring(L, -1));
@@ -706,9 +843,29 @@ static int push_body(lua_State *L, transfer *t, int ok) {
   return iblai_json_decode(L, t->body_in.data, t->body_in.len) ? 1 : -1;
 }
 
+/* The answer of a to_file transfer: the response with the file's path and size instead of a
+ * body, and the body's text as well when it was short enough to be kept. */
+static int push_file(lua_State *L, transfer *t) {
+  lua_createtable(L, 0, 8);
+  int res = lua_gettop(L);
+  set_common(L, t);
+  iblai_headers_push(L, t->head_in.data, t->head_in.len);
+  lua_setfield(L, res, "headers");
+  lua_pushstring(L, t->sink->path);
+  lua_setfield(L, res, "file");
+  lua_pushinteger(L, (lua_Integer)t->sink->bytes);
+  lua_setfield(L, res, "bytes");
+  if (t->file_on && !t->file_cut) {
+    lua_pushlstring(L, t->body_in.data, t->body_in.len);
+    lua_setfield(L, res, "body");
+  }
+  return 1;
+}
+
 int iblai_transfer_push(lua_State *L, transfer *t, int body_only) {
   if (!iblai_transfer_ok(t)) return push_failure(L, t);
   int ok = t->status >= 200 && t->status < 300;
+  if (t->sink && ok) return push_file(L, t);
   if (body_only && ok) { /* what a call returns: the body, true when there is none */
     int n = push_body(L, t, ok);
     if (n == 0) lua_pushboolean(L, 1);

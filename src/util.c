@@ -51,6 +51,32 @@ int iblai_call_hook(lua_State *L, int ref, int nargs) {
   return lua_pcall(L, nargs, 0, 0);
 }
 
+#define TICK_KEY "iblai.tick" /* registry: an empty Lua function, made once */
+
+static int pending(lua_State *L) {
+  return lua_gethook(L) != NULL && (lua_gethookmask(L) & LUA_MASKCOUNT) && lua_gethookcount(L) == 1;
+}
+
+void iblai_run_pending_hook(lua_State *L) {
+  if (!pending(L)) {
+    /* lua.c sets its hook on the main thread only: a coroutine waiting here takes it over, and
+     * the main thread still stops at its next instruction when the error reaches it */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    lua_State *main = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    if (main == L || !main || !pending(main)) return;
+    lua_sethook(L, lua_gethook(main), lua_gethookmask(main), lua_gethookcount(main));
+  }
+  luaL_checkstack(L, 2, "no room to run a hook");
+  if (lua_getfield(L, LUA_REGISTRYINDEX, TICK_KEY) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    if (luaL_loadstring(L, "return") != LUA_OK) lua_error(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, TICK_KEY);
+  }
+  lua_call(L, 0, 0); /* its call, or its one instruction, runs the hook */
+}
+
 /* Is the function at this level one of the iblai Lua modules? (Their chunknames share the
  * prefix that the iblai module registers when it loads.) */
 static int is_ours(lua_State *L, lua_Debug *ar, const char *prefix, size_t plen) {

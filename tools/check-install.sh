@@ -19,5 +19,6 @@ export LD_LIBRARY_PATH="$prefix/lib"
 ./host | grep -q "^iblai .*: 50 users in org main"
 ./users_from_host | grep -q "^reset 3 users: .* 0 failed$"
 "$prefix/bin/iblai" --version | grep -q "^iblai "
+test -f "$prefix/share/lua/5.4/iblai/types/iblai.lua" && test -f "$prefix/share/lua/5.4/iblai/types/iblai_calls.lua"
 LUA_CPATH="$prefix/lib/lua/5.4/?.so;;" LUA_PATH="$prefix/share/lua/5.4/?.lua;$prefix/share/lua/5.4/?/init.lua;;" \
   lua5.4 -e 'require "iblai"; print("installed modules load")'

@@ -3,17 +3,17 @@
 # line and stops), and for tests and benchmarks the npm development tools of package.json.
 #   tools/deps.sh runtime   build and run: what make, make demo and make install need
 #   tools/deps.sh test      runtime + the test tools (busted, luacheck, valgrind, LDoc, Prism, Chromium)
-#   tools/deps.sh bench     runtime + the benchmark peers (nginx, wrk, valgrind, the TypeScript client)
+#   tools/deps.sh bench     runtime + the benchmark peers (nginx, wrk, valgrind, GNU time, the TypeScript client)
 set -eu
 cd "$(dirname "$0")/.."
 what=${1:-test}
 
 runtime="lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-argparse libmicrohttpd-dev pkg-config make gcc curl"
 # lua-yaml regenerates the operation facts; lua-socket plays the hostile server in the specs;
-# Chromium and poppler-utils render the HTML cohort report in its specs; lua-ldoc builds the
-# reference (make docs).
-test="lua-busted lua-check lua-yaml lua-socket luarocks valgrind chromium poppler-utils lua-ldoc nodejs npm"
-bench="nginx-light wrk valgrind nodejs npm"
+# Chromium and poppler-utils render the HTML cohort report in its specs, cmark-gfm (GitHub's
+# Markdown) its Markdown; lua-ldoc builds the reference (make docs).
+test="lua-busted lua-check lua-yaml lua-socket luarocks valgrind chromium poppler-utils cmark-gfm lua-ldoc nodejs npm"
+bench="nginx-light wrk valgrind time nodejs npm"
 case "$what" in
   runtime) pkgs=$runtime ;;
   test) pkgs="$runtime $test" ;;

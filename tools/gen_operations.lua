@@ -1,63 +1,23 @@
 -- Generates lua/iblai/operations/*.lua from the OpenAPI description: facts only (methods,
 -- paths, parameters and their limits, body fields, security, success codes, envelope kinds).
 -- usage: lua5.4 tools/gen_operations.lua SPEC.yml OUTDIR     (make regen SPEC=... runs it)
-local lyaml = require "lyaml"
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local openapi = require "openapi"
 
 local spec_path, outdir = arg[1], arg[2]
 if not spec_path or not outdir then
   io.stderr:write("usage: gen_operations.lua SPEC.yml OUTDIR\n")
   os.exit(2)
 end
-local f = assert(io.open(spec_path, "rb"))
-local spec = lyaml.load(f:read("a"))
-f:close()
-local NULL = lyaml.null
+local spec = openapi.load(spec_path)
+local NULL = openapi.null
 local METHODS = { "get", "post", "put", "patch", "delete" }
-
-local function ref(schema)
-  local seen = 0
-  while type(schema) == "table" and schema["$ref"] do
-    local name = schema["$ref"]:match("^#/components/schemas/(.+)$")
-    schema = assert(spec.components.schemas[name], "unresolved " .. schema["$ref"])
-    seen = seen + 1
-    assert(seen < 20, "reference cycle")
-  end
-  return schema
-end
-
--- A property schema, with single allOf wrappers and enum-or-blank oneOfs flattened.
-local function flat(schema)
-  schema = ref(schema)
-  if type(schema) ~= "table" then return {} end
-  local out = {}
-  for k, v in pairs(schema) do out[k] = v end
-  local parts = schema.allOf or schema.oneOf or schema.anyOf
-  if parts then
-    for _, part in ipairs(parts) do
-      local p = flat(part)
-      for k, v in pairs(p) do
-        if k == "enum" and out.enum then
-          for _, e in ipairs(v) do out.enum[#out.enum + 1] = e end
-        elseif out[k] == nil then
-          out[k] = v
-        end
-      end
-    end
-  end
-  if out.enum then -- blank and null choices from BlankEnum/NullEnum are "may be empty", not values
-    local kept = {}
-    for _, e in ipairs(out.enum) do
-      if e ~= NULL and e ~= "" then kept[#kept + 1] = e end
-    end
-    out.enum = #kept > 0 and kept or nil
-  end
-  return out
-end
+local ref, flat = openapi.reader(spec)
 
 local FACT_KEYS = { "format", "minimum", "maximum", "maxLength", "minLength", "default", "pattern" }
 local NESTING = 3 -- object fields are described this deep; below that a value is taken as it is
 
-local sorted_keys
+local sorted_keys = openapi.sorted_keys
 local object_fields
 
 -- The facts of one value schema: type and limits, no prose.
@@ -95,12 +55,6 @@ function object_fields(schema, depth)
   return fields
 end
 
-function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
 
 -- Which pager an operation needs, from its 200/201 response schema and its query parameters.
 local function envelope(path, op, query)

@@ -50,7 +50,7 @@ check "make docs: the reference builds without a warning, every public function 
 check "C builds warning-free (-Wall -Wextra -Werror)" \
   make --no-print-directory -s B=build/werror OPT=-O1 WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror" all
 if [ "$fast" != "--fast" ]; then
-  check "luarocks make --deps-mode=none builds the rock" sh tools/check-rock.sh
+  check "the rock from a fresh clone: luarocks make, the program in bin/, Ctrl-C, a source rock offline" sh tools/check-rock.sh
   vg="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=tools/valgrind.supp"
   specs "busted specs under valgrind (client and servers)" \
     env IBLAI_COUNTS="$counts" IBLAI_TEST_WRAPPER="$vg" IBLAI_SLOW=1 $vg

@@ -14,7 +14,7 @@ local validate = require "iblai.validate"
 local misuse = core.misuse
 
 return function(Client)
-  local CALL_OPTIONS = { timeout = true, retries = true, retry_unsafe = true, headers = true }
+  local CALL_OPTIONS = { timeout = true, retries = true, retry_unsafe = true, headers = true, to_file = true }
 
   local function unknown_op(id)
     local guess = type(id) == "string" and ops.closest(id, ops.ids())
@@ -36,7 +36,7 @@ return function(Client)
   --- Checks params and builds the request for an operation, sending nothing.
   -- @param op the operation's facts, or its operationId
   -- @param params table of parameters (path, query and body fields, or the whole body as body)
-  -- @param opts table of call options: timeout, retries, retry_unsafe, headers
+  -- @param opts table of call options: timeout, retries, retry_unsafe, headers, to_file
   -- @return the request ({ method, path, query, joined, json, op } plus the call options), or
   --   nil and an Error of kind "validation" (with param, expected and got)
   function Client:prepare_call(op, params, opts)
@@ -63,8 +63,10 @@ return function(Client)
   end
 
   -- What call hands back for a response: its body, true when there is none, and true plus the
-  -- body when the body is JSON false, so that a false first value always means failure.
+  -- body when the body is JSON false, so that a false first value always means failure; with
+  -- to_file, the response itself (its body is in the file).
   local function result_of(res)
+    if res.file then return res end
     local body = res.body
     if body == nil then return true end
     if body == false then return true, false end
@@ -75,9 +77,11 @@ return function(Client)
   -- path parameters are percent-encoded; nothing is sent when the parameters are wrong.
   -- @param id string the operationId
   -- @param params table of parameters, or nil
-  -- @param opts table of call options: timeout, retries, retry_unsafe, headers; or nil
+  -- @param opts table of call options: timeout, retries, retry_unsafe, headers, to_file (a path:
+  --   a 2xx body is written there as it arrives, see Client:request); or nil
   -- @return the decoded body (true when there is none; true, false for a JSON false;
-  --   iblai.null for a JSON null), or nil and an Error
+  --   iblai.null for a JSON null), with to_file the response ({status, headers, file, bytes,
+  --   body = its text when under 64 KiB}); or nil and an Error
   -- @usage local art, err = client:call("ai_mentor_orgs_users_artifacts_retrieve", { id = 42 })
   function Client:call(id, params, opts)
     if type(id) ~= "string" then misuse("client:call expects an operationId string, got " .. type(id)) end

@@ -3,7 +3,7 @@
 -- body), headers, retryable, attempts; `param`, `expected` and `got` for validation errors.
 -- Kinds: "http" (a status other than 2xx), "network", "timeout", "decode" (a 2xx body that is not
 -- the JSON it claims), "too_large", "config" and "validation" (nothing was sent), "pagination"
--- (a listing whose pages do not add up).
+-- (a listing whose pages do not add up), "file" (a to_file that cannot be written).
 -- tostring(err) gives one line that says what happened and what to do next.
 -- @module iblai.errors
 -- @usage

@@ -135,9 +135,15 @@ end
 --- One HTTP request, retried by the usual rules. Every status other than 2xx is an Error.
 -- @param req table: method ("GET"), path (under base_url) or url, query (table), json (a value
 --   to send as JSON) or body (a string), headers (table), timeout, retries, retry_unsafe
---   (retry a POST or PATCH too), op (a name for errors), decode (false: a JSON body stays text)
--- @return { status, headers, body, url, method, attempts }, the body decoded when it is JSON;
---   or nil and an Error
+--   (retry a POST or PATCH too), op (a name for errors), decode (false: a JSON body stays text),
+--   to_file (a path: a 2xx body is written there as it arrives instead of being held, each
+--   attempt starting the file over, checked on the way when it says it is JSON, and synced to
+--   the disk once complete; max_response_bytes does not limit it, and timeout becomes the
+--   longest silence, in whole seconds, rather than the whole download's time; the path must be
+--   a regular file or none, never a symbolic link)
+-- @return { status, headers, body, url, method, attempts }, the body decoded when it is JSON
+--   (with to_file: file, bytes, and body only as text, when under 64 KiB); or nil and an Error
+--   (kind "file" when the file cannot be written; "decode" when the body is not the JSON it says)
 -- @usage local res = assert(client:request { method = "POST", path = "/api/x/", json = { a = 1 } })
 function Client:request(req)
   if type(req) ~= "table" then core.misuse("client:request expects a table, got " .. type(req)) end

@@ -21,6 +21,17 @@ local function pages_for(count, size)
   return math.max(1, math.tointeger(math.ceil(count / size)) or math.maxinteger)
 end
 
+-- The whole-number value of query parameter `name` in a link (absolute or relative); `absent`
+-- when the link has none (DRF drops the parameter from links to the first page); false when the
+-- parameter is not a whole number; nil when there is no link.
+local function link_param(link, name, absent)
+  if type(link) ~= "string" or link == "" then return nil end
+  for k, v in (link:match("%?([^#]*)") or ""):gmatch("([^&=]+)=?([^&]*)") do
+    if k == name then return math.tointeger(tonumber(v)) or false end
+  end
+  return absent
+end
+
 -- Per envelope kind: where the items are, how pages are numbered, how many there are.
 M.KINDS = {
   drf_page = {
@@ -28,11 +39,15 @@ M.KINDS = {
     items = function(b) return b.results end,
     total = function(b, size) return pages_for(b.count, size) end,
     next_url = function(b) return b.next end,
+    -- the pages its next and previous links name
+    neighbours = function(b) return link_param(b.next, "page", 1), link_param(b.previous, "page", 1) end,
   },
   drf_offset = { -- the number of pages comes from count and the starting offset (see walker)
     offset = "offset", size = "limit",
     items = function(b) return b.results end,
     next_url = function(b) return b.next end,
+    -- the offsets its next and previous links name
+    neighbours = function(b) return link_param(b.next, "offset", 0), link_param(b.previous, "offset", 0) end,
   },
   drf_next = {
     items = function(b) return b.results end,
@@ -42,11 +57,16 @@ M.KINDS = {
     page = "page", size = "page_size",
     items = function(b) return b.results end,
     total = function(b, size) return pages_for(b.count, size) end,
+    neighbours = function(b)
+      local nxt, prev = b.next_page, b.previous_page
+      return nxt ~= json.null and nxt or nil, prev ~= json.null and prev or nil
+    end,
   },
   data_pagination = {
     page = "page", size = "length",
     items = function(b) return b.data end,
     total = function(b) return type(b.pagination) == "table" and int(b.pagination.totalPages) or nil end,
+    current = function(b) return type(b.pagination) == "table" and b.pagination.currentPage or nil end,
   },
   analytics = {
     page = "page", size = "limit",
@@ -59,11 +79,39 @@ M.KINDS = {
       local p = type(b.pagination) == "table" and b.pagination or b -- some put it at the top level
       return int(p.total_pages) or int(p.totalPages) or int(p.num_pages) or int(p.pages)
     end,
+    current = function(b)
+      local p = type(b.pagination) == "table" and b.pagination or b
+      if p.currentPage ~= nil then return p.currentPage end
+      return p.page
+    end,
   },
   scim = {
     items = function(b) return b.Resources end,
   },
 }
+
+-- Whether two decoded values are the same, field by field (depth-limited: pages are shallow).
+local function same(a, b, depth)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" or depth > 8 then return false end
+  for k, v in pairs(a) do
+    if not same(v, b[k], depth + 1) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- Whether a page holds exactly the items of the page before it: a server that ignores the page
+-- number or the offset answers every request with the same page.
+local function repeats(list, before)
+  if not before or #list == 0 or #list ~= #before then return false end
+  for i = 1, #list do
+    if not same(list[i], before[i], 0) then return false end
+  end
+  return true
+end
 
 local function walk_error(op, message, url)
   return errors.new { kind = "pagination", op = op.id, message = message, method = "GET", url = url }
@@ -147,12 +195,25 @@ function M.walker(client, op, params, opts)
     stream:close()
   end
 
+  -- The next link or page number a page gives, or nil when it gives none (null, or an empty
+  -- link); a page number written as a string of digits is read as the number.
+  local function next_of(body)
+    local nxt = kind.next_url and kind.next_url(body)
+    if kind.page and not kind.next_url and body.next_page ~= nil then
+      nxt = body.next_page
+      if type(nxt) == "string" and nxt:find("^%d+$") then nxt = tonumber(nxt) end
+    end
+    if nxt == json.null or nxt == "" then return nil end
+    return nxt
+  end
+
   -- Follows the next link or page number of a page whose envelope does not tell the total.
   local function follow(res, body, count)
-    local nxt = kind.next_url and kind.next_url(body)
-    if kind.page and not kind.next_url and body.next_page ~= nil then nxt = body.next_page end
-    if nxt == nil or nxt == json.null or count == 0 then
+    local nxt = next_of(body)
+    if nxt == nil then
       self.done = true
+    elseif count == 0 then
+      return fail_after(("page %d is empty but names a next page; the walk stops"):format(self.delivered), res.url)
     elseif type(nxt) == "number" then
       local page = int(nxt)
       if not page or page < 1 then
@@ -174,10 +235,15 @@ function M.walker(client, op, params, opts)
         return fail_after(("the next page is on another origin (%s); the walk stops so the key is not sent there")
           :format(tostring(core.origin(url) or url)), res.url)
       end
-      if self.seen[url] then
+      -- a page number, or an offset (kept apart from page numbers), seen again is the same page
+      local page = kind.page and link_param(url, kind.page, 1)
+      local offset = kind.offset and link_param(url, kind.offset, 0)
+      if offset then page = "offset " .. offset end
+      if self.seen[url] or (page and self.seen[page]) then
         return fail_after("the next link repeats an earlier page; the walk stops instead of looping", url)
       end
       self.seen[url] = true
+      if page then self.seen[page] = true end
       add(client:prepare { url = url, op = op.id, timeout = base.timeout, retries = base.retries,
         headers = base.headers })
     else
@@ -189,7 +255,9 @@ function M.walker(client, op, params, opts)
   local function learn(res, body, count)
     self.seen[res.url] = true
     if kind.page then self.seen[start_page] = true end
+    if kind.offset then self.seen["offset " .. start_offset] = true end
     local total_items = int(body.count)
+    self.count = total_items
     -- a server that gives fewer items than asked, on a page that is not the last, caps the size
     local before = kind.offset and start_offset or (start_page - 1) * (size or 0) -- items ahead of this page
     local capped = size and count > 0 and count < size and total_items and total_items - before > count
@@ -202,6 +270,69 @@ function M.walker(client, op, params, opts)
     elseif kind.total then
       local total = kind.total(body, size or (count > 0 and count) or nil)
       self.last = total and math.max(1, total - (start_page - 1))
+    end
+  end
+
+  -- Why page k of a walk by page numbers (or offsets) is not the page asked for, or nil: its
+  -- links or its page number must name its own neighbours, as DRF's and the analytics' do.
+  local function misplaced(k, body, count)
+    local at, after, before
+    if kind.offset then
+      at = start_offset + (k - 1) * size
+      after, before = at + count, at > 0 and math.max(0, at - size) or nil
+    else
+      at = start_page + k - 1
+      after, before = at + 1, at > 1 and at - 1 or nil
+    end
+    local what = kind.offset and "offset" or "page"
+    if kind.neighbours then
+      local nxt, prev = kind.neighbours(body)
+      if nxt ~= nil and int(tonumber(nxt)) ~= after then
+        return ("the %s at %s %d names %s %s as the next one, not %d"):format(what, what, at, what, tostring(nxt), after)
+      end
+      -- some servers link back to the first page from every page: only a link forward is wrong
+      if prev ~= nil and (int(tonumber(prev)) == nil or int(tonumber(prev)) >= at) then
+        return ("the %s at %s %d names %s %s as the one before it"):format(what, what, at, what, tostring(prev))
+      end
+      if prev ~= nil and before == nil then
+        return ("the %s at %s %d names %s %s as the one before it, and there is none"):format(
+          what, what, at, what, tostring(prev))
+      end
+    end
+    local current = kind.current and kind.current(body)
+    if current ~= nil and current ~= json.null and int(tonumber(current)) ~= at then
+      return ("page %d says it is page %s"):format(at, tostring(current))
+    end
+  end
+
+  -- After the last page the total announced: a next link on it means the total was short (items
+  -- arrived, or the count is wrong), so the walk goes on by the links instead of stopping.
+  local function past_total(res, body, count)
+    if next_of(body) == nil then
+      self.done = true
+      return
+    end
+    for k = 1, self.last do
+      if kind.offset then self.seen["offset " .. (start_offset + (k - 1) * size)] = true end
+      if kind.page then self.seen[start_page + k - 1] = true end
+    end
+    self.last = nil
+    follow(res, body, count)
+  end
+
+  -- Why a page contradicts what the listing said of itself before, or nil: a first page with
+  -- nothing on it while the count says there is, or a count that changed since the first page
+  -- (the listing changed while it was read, so pages asked for by number shifted).
+  local function contradicts(body, count)
+    local total = int(body.count)
+    if self.delivered == 1 then
+      local ahead = kind.offset and start_offset or (start_page - 1) * (size or 0)
+      if count == 0 and total and total > ahead then
+        return ("page 1 is empty although the listing says it holds %d items"):format(total)
+      end
+    elseif total and self.count and total ~= self.count then
+      return ("the listing changed while it was read (page 1 said %d items, page %d says %d); read it again")
+        :format(self.count, self.delivered, total)
     end
   end
 
@@ -229,16 +360,32 @@ function M.walker(client, op, params, opts)
     end
     self.delivered = self.delivered + 1
     local count = #list
+    if repeats(list, self.before) then
+      fail_after(("page %d repeats the items of the page before it: the server ignores the page asked for; "
+        .. "the walk stops"):format(self.delivered), res.url)
+      return nil, self.failed
+    end
+    self.before = list
     if self.delivered == 1 then learn(res, body, count) end
+    local why = contradicts(body, count)
+    if why then
+      fail_after(why .. "; the walk stops", res.url)
+      return nil, self.failed
+    end
     if self.last then
       if count == 0 and self.delivered < self.last then
         fail_after(("page %d is empty although the listing said it has %d pages; the walk stops")
           :format(self.delivered, self.last), res.url)
         return nil, self.failed
       end
+      why = misplaced(self.delivered, body, count)
+      if why then
+        fail_after(why .. ": the server did not answer with the page asked for; the walk stops", res.url)
+        return nil, self.failed
+      end
       local last = self.last
       while self.added < last and self.added < self.delivered + concurrency do add(request_for(self.added + 1)) end
-      if self.delivered >= last then self.done = true end
+      if self.delivered >= last then past_total(res, body, count) end
     else
       follow(res, body, count)
     end

@@ -8,25 +8,18 @@
 --   { user_id = "jane", task_id = id }, { deadline = 600, interval = 1, max_interval = 15 })
 local core = require "iblai.core"
 local errors = require "iblai.errors"
+local json = require "iblai.json"
 
 local M = {}
 
 --- Defaults: seconds until giving up, first interval, the largest interval, the growth factor.
 M.DEFAULTS = { deadline = 600, interval = 1, max_interval = 15, factor = 1.5 }
 
-local SLEEP_SLICE = 0.25 -- a Ctrl-C is noticed between slices
-
---- Sleeps for `seconds` (in short slices, so Ctrl-C stops it at once).
+--- Sleeps for `seconds` on the monotonic clock (core.sleep: Ctrl-C stops it at once, with the
+-- error "interrupted!").
 -- @param seconds number
 function M.sleep(seconds)
-  local stop = core.now() + seconds
-  while true do
-    local left = stop - core.now()
-    if left <= 0.001 then return end
-    local pipe = io.popen(("exec sleep %.3f"):format(math.min(left, SLEEP_SLICE)))
-    if not pipe then return end
-    pipe:close()
-  end
+  core.sleep(seconds)
 end
 
 --- The default reading of a poll's answer, as the API's download tasks answer: a body holding
@@ -91,10 +84,15 @@ end
 -- @param key any value naming the task in what step returns
 -- @param op string the operationId to poll
 -- @param params table its parameters
-function Set:add(key, op, params)
+-- @param call_opts table of call options for each poll, or nil. With to_file, every answer is
+--   written to that file as it arrives (a large result is never held in memory); the ready
+--   function then reads the answer decoded when it is JSON under 64 KiB (a status such as
+--   {"state": ...}), and nil otherwise (the result itself, whatever its size), and what step
+--   returns as the body is the response ({file, bytes, headers, ...}).
+function Set:add(key, op, params, call_opts)
   local now = self.clock()
-  self.entries[key] = { op = op, params = params, due = now, ends = now + self.deadline, interval = self.interval,
-    polls = 0 }
+  self.entries[key] = { op = op, params = params, opts = call_opts, due = now, ends = now + self.deadline,
+    interval = self.interval, polls = 0 }
   self.size = self.size + 1
 end
 
@@ -104,18 +102,20 @@ function Set:count()
   return self.size
 end
 
--- The error for a task whose deadline passed.
+-- The error for a task whose deadline passed; last_error is the last poll's own Error when that
+-- poll failed (the task may have been ready, its answer lost).
 local function timed_out(e, seconds)
   local last = e.last_error and ("; the last poll failed: " .. e.last_error.message) or ""
   return errors.new {
     kind = "timeout", op = e.op, message = ("the task was not ready after %gs (%d polls)%s"):format(seconds, e.polls, last),
-    hint = "raise the deadline, or poll again later",
+    hint = "raise the deadline, or poll again later", last_error = e.last_error,
   }
 end
 
 --- Waits until at least one poll is due, sends every due poll at once, and returns the tasks
 -- that ended: { {key =, body =} | {key =, err =}, ... } (err.kind is "timeout" when the deadline
--- passed). Unfinished tasks are polled again by later steps.
+-- passed; its last_error is the Error of the last poll when that poll failed). Unfinished tasks
+-- are polled again by later steps.
 -- @return list of finished tasks (possibly empty)
 function Set:step()
   local first
@@ -130,7 +130,7 @@ function Set:step()
   for key, e in pairs(self.entries) do
     if e.due <= now + 0.001 then
       keys[#keys + 1] = key
-      calls[#calls + 1] = { e.op, e.params }
+      calls[#calls + 1] = { e.op, e.params, e.opts }
     end
   end
   local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
@@ -141,11 +141,15 @@ function Set:step()
     e.polls = e.polls + 1
     if self.on_poll then self.on_poll(key, body, err, e.polls) end
     local state, why
+    e.last_error = err
     if err then
       state = transient(err) and "pending" or "failed"
-      e.last_error = err
     else
-      state, why = self.classify(body)
+      local seen = body
+      if e.opts and e.opts.to_file then
+        seen = body.body and json.decode(body.body) -- nil: too large to be a status, or not JSON
+      end
+      state, why = self.classify(seen)
       if state == true then state = "done" elseif state == false then state = "pending" end
       if state ~= "done" and state ~= "pending" then
         state, err = "failed", errors.new { kind = "task", op = e.op, message = "the task failed: " .. tostring(why),

@@ -19,15 +19,17 @@ local LONG_DAILY = 400
 
 --- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
-  local p = argparse(prog, "New and returning users, daily activity, conversations, topics and sentiment for a "
-    .. "date range, from the org's analytics; all the figures are fetched at once.")
+  local p = argparse(prog, "Active, new, returning, resurrecting and dormant users per period, retention, daily "
+    .. "activity, conversations, topics and sentiment for a date range; people are counted from the users listing "
+    .. "and the transcripts.")
   p:help_max_width(100)
   p:option("--start", "First day (default: the 30 days up to --end; at most ten years before it).", nil)
     :argname("<YYYY-MM-DD>")
   p:option("--end", "Last day, included (default: today, UTC).", nil):argname("<YYYY-MM-DD>")
   p:option("--aggregation", "Periods of the tables and charts: daily, weekly (Monday to Sunday) or monthly.", "daily")
     :argname("<period>")
-  p:option("--mentor", "Only this mentor's conversations; activity, registrations and sentiment stay org-wide.")
+  p:option("--mentor", "Only conversations with this mentor count as activity; registrations and sentiment stay "
+    .. "org-wide.")
     :argname("<mentor_id>")
   p:option("--format", "md, csv, json or html (default: from the --out extension, else md).")
     ._complete = { "md", "csv", "json", "html" } -- offered by the completion, checked below
@@ -36,16 +38,19 @@ local function parser(prog)
   p:option("--org", "Overrides IBLAI_ORG.")
   p:option("--username --user", "The username the analytics paths name (their {user_id}); overrides IBLAI_USERNAME.")
   p:epilog([[
-The report: totals with their change against the days before; new and returning users per
-period; daily active users; conversations and messages per session; top topics; sentiment; the
-API's org overview. Any call that fails is named in the report, which shows the rest.
+The report: active, new and returning users and registrations over the range, with their change
+against the days before; per period, the lifecycle (new, returning, resurrecting, dormant); the
+retention triangle of each registration period; daily active users; conversations and messages
+per session; top topics; sentiment; the API's org overview. Its notes define every term. Any call
+that fails is named in the report, which shows the rest.
 
 Examples:
   iblai cohort-report --start 2026-10-01 --end 2026-11-24 --aggregation weekly
   iblai cohort-report --start 2026-01-01 --end 2026-06-30 --aggregation monthly --out report.html
   iblai cohort-report --format json | jq '.totals'
 
-Exit status: 0 ok; 1 some calls failed (the report says which and shows the rest); 2 usage.
+Exit status: 0 ok; 1 some calls failed or answered figures no count can be (the report says
+which and shows the rest, marking such figures); 2 usage.
 The key is read from IBLAI_API_KEY only, so it never shows in the process list.]])
   return p
 end
@@ -166,7 +171,19 @@ function M.main(args, prog)
     io.stdout:flush()
   end
   if #report.errors > 0 then
-    io.stderr:write(("%s: %d of the report's calls failed; the report shows the rest\n"):format(NAME, #report.errors))
+    local count = { failed = 0, figures = 0, records = 0 }
+    for _, e in ipairs(report.errors) do count[e.kind] = count[e.kind] + 1 end
+    if count.failed > 0 then
+      io.stderr:write(("%s: %d of the report's calls failed; the report shows the rest\n"):format(NAME, count.failed))
+    end
+    if count.figures > 0 then
+      io.stderr:write(("%s: %d of the API's answers held figures it should not send; the report marks them\n"):format(
+        NAME, count.figures))
+    end
+    if count.records > 0 then
+      io.stderr:write(("%s: %d of the API's answers held records the report cannot place; the report says how it "
+        .. "counted them\n"):format(NAME, count.records))
+    end
     for _, e in ipairs(report.errors) do io.stderr:write("  ", e.call, ": ", e.message, "\n") end
     return 1
   end

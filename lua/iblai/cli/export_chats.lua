@@ -9,8 +9,9 @@ local M = {}
 --- The command's parser (also read by `iblai help`, the man page and the completion).
 local function parser(prog)
   local p = argparse(prog, "Export the chat history of users: start an export task per user, poll it with "
-    .. "growing intervals until the history is ready, and write it to DIR/<username>.json (or .csv). Files "
-    .. "are written whole or not at all; a user whose file exists is skipped, so a rerun finishes the rest.")
+    .. "growing intervals until the history is ready, and write it to DIR/<username>.json (or .csv): the "
+    .. "server's bytes as they came, streamed to disk. Files are written whole or not at all; a user whose "
+    .. "file exists is skipped, so a rerun finishes the rest.")
   p:help_max_width(100)
   command.add_options(p)
   p:option("--out", "The directory for the files (created when missing)."):argname("DIR")
@@ -51,25 +52,8 @@ end
 
 M.parser = parser
 
-function M.main(args, prog)
-  local opts = command.parse(parser(prog), args, prog)
-  if not opts then return 2 end
-  if not opts.out then return command.usage(prog, "--out DIR is required") end
-  if not opts.concurrency or opts.concurrency < 1 then return command.usage(prog, "--concurrency must be 1 or more") end
-  for _, name in ipairs { "deadline", "poll_initial", "poll_max" } do
-    local v = opts[name]
-    if not v or v ~= v or v == math.huge or v < 0 or (name ~= "deadline" and v == 0) then
-      return command.usage(prog, ("--%s must be a number of seconds%s"):format(name:gsub("_", "-"),
-        name == "deadline" and "" or " above 0"))
-    end
-  end
-  if opts.poll_max < opts.poll_initial then return command.usage(prog, "--poll-max must be at least --poll-initial") end
-  local list, exclude = command.who(opts)
-  if list == false then return command.usage(prog, exclude) end
-  local org, eerr = command.check_env(opts)
-  if not org then return command.usage(prog, eerr) end
-  local writable, werr = files.writable_dir(opts.out)
-  if not writable then return command.usage(prog, "--out: " .. werr) end
+-- The run itself, once --out exists; returns the exit status.
+local function export_into(opts, prog, org, list, exclude)
   local client, cerr = command.client(opts, org)
   if not client then return command.usage(prog, tostring(cerr)) end
 
@@ -96,6 +80,32 @@ function M.main(args, prog)
     if command.flush(prog) ~= 0 then return 1 end
     return (#result.failed > 0 or #result.timed_out > 0) and 1 or 0
   end)
+end
+
+function M.main(args, prog)
+  local opts = command.parse(parser(prog), args, prog)
+  if not opts then return 2 end
+  if not opts.out then return command.usage(prog, "--out DIR is required") end
+  if not opts.concurrency or opts.concurrency < 1 then return command.usage(prog, "--concurrency must be 1 or more") end
+  for _, name in ipairs { "deadline", "poll_initial", "poll_max" } do
+    local v = opts[name]
+    if not v or v ~= v or v == math.huge or v < 0 or (name ~= "deadline" and v == 0) then
+      return command.usage(prog, ("--%s must be a number of seconds%s"):format(name:gsub("_", "-"),
+        name == "deadline" and "" or " above 0"))
+    end
+  end
+  if opts.poll_max < opts.poll_initial then return command.usage(prog, "--poll-max must be at least --poll-initial") end
+  local list, exclude = command.who(opts)
+  if list == false then return command.usage(prog, exclude) end
+  local org, eerr = command.check_env(opts)
+  if not org then return command.usage(prog, eerr) end
+  local writable, created = files.writable_dir(opts.out)
+  if not writable then return command.usage(prog, "--out: " .. created) end
+  local code = export_into(opts, prog, org, list, exclude)
+  if #created > 0 and files.remove_created(created) then -- a run that wrote nothing leaves no empty --out
+    io.stderr:write(("%s: nothing was written, so %s (made by this run) was removed\n"):format(prog, opts.out))
+  end
+  return code
 end
 
 return M

@@ -4,6 +4,7 @@ local command = require "iblai.workflows.command"
 local Journal = require "iblai.workflows.journal"
 local progress = require "iblai.workflows.progress"
 local reset = require "iblai.workflows.memory_reset"
+local users = require "iblai.workflows.users"
 
 local M = {}
 
@@ -21,19 +22,24 @@ local function parser(prog)
   p:option("--journal", "Append each finished (user, store) to FILE; rerun with the same FILE after a crash, "
     .. "Ctrl-C or kill to finish the rest without redoing anything."):argname("FILE")
   p:flag("--yes", "Do not ask before resetting --all users (needed when stdin is not a terminal).")
-  p:epilog([[
+  p:epilog(([[
 The key is read from IBLAI_API_KEY only; IBLAI_BASE_URL and IBLAI_ORG say where.
+A (user, store) pair is done only when a fresh listing after its deletes comes back empty; what
+is still there is deleted again (up to %d rounds), and a pair not proven empty is reported as failed
+with how many items remain, and is not journaled.
 Progress goes to stderr; the summary (or, with --json, one object:
-{"users": N, "deleted": {"chats": n, ...}, "already_empty": n, "failed": [{"user", "store", "error"}],
-"resumed": n}) to stdout. already_empty counts (user, store) pairs that had nothing to delete;
-resumed, the pairs the journal had as done. A dry run adds "dry_run": true, "would_delete" (the
-counts) and "plan" ([{"user", "store", "ids"}] for each pair with something to delete).
+{"users": N, "deleted": {"chats": n, ...}, "verified_empty": n, "already_empty": n,
+"failed": [{"user", "store", "error", "remaining"}], "resumed": n}) to stdout. deleted counts what
+this run deleted; verified_empty, the pairs proven empty; already_empty, those of them that had
+nothing to delete; resumed, the pairs the journal had as done. A dry run adds "dry_run": true,
+"would_delete" (the counts) and "plan" ([{"user", "store", "ids"}] for each pair with something to
+delete). A journal is locked while a run has it: a second run on it is refused.
 Exit status: 0 done, 1 something failed (rerun with the same --journal to retry it), 2 usage, 130 Ctrl-C.
 
 Examples:
   iblai memory-reset --user jane --dry-run
   iblai memory-reset --users leavers.txt --stores edx,mentor --journal reset.journal
-  iblai memory-reset --all --exclude staff.txt --yes --json > result.json]])
+  iblai memory-reset --all --exclude staff.txt --yes --json > result.json]]):format(reset.PASSES))
   return p
 end
 
@@ -65,7 +71,7 @@ local function print_plan(result)
       local shown = {}
       for i = 1, math.min(#p.ids, 10) do shown[i] = tostring(p.ids[i]) end
       local more = #p.ids > 10 and (", ... %d more"):format(#p.ids - 10) or ""
-      io.write(("%-30s %-8s %4d  %s%s\n"):format(p.user, p.store, #p.ids, table.concat(shown, ", "), more))
+      io.write(("%-30s %-8s %4d  %s%s\n"):format(users.display(p.user), p.store, #p.ids, table.concat(shown, ", "), more))
     end
   end
 end
@@ -78,18 +84,21 @@ local function print_summary(result, dry_run, journal)
     io.write(("  %-8s %7d  %s\n"):format(s, counts[s], reset.STORE[s].title))
   end
   io.write(("  %-8s %7d\n"):format("total", total_of(counts)))
+  if not dry_run then
+    io.write(("(user, store) pairs proven empty by a fresh listing: %d\n"):format(result.verified_empty))
+  end
   io.write(("(user, store) pairs already empty: %d\n"):format(result.already_empty))
   if result.resumed > 0 then io.write(("(user, store) pairs done by an earlier run (journal): %d\n"):format(result.resumed)) end
   if #result.failed > 0 then
     io.write(("failed: %d (user, store) pairs; %s\n"):format(#result.failed,
       journal and "rerun with the same --journal to retry them" or "rerun to retry them (--journal FILE skips what is done)"))
-    for _, f in ipairs(result.failed) do io.write(("  %-30s %-8s %s\n"):format(f.user, f.store, f.error)) end
+    for _, f in ipairs(result.failed) do io.write(("  %-30s %-8s %s\n"):format(users.display(f.user), f.store, f.error)) end
   end
 end
 
 local function to_json(result, dry_run)
-  local out = { users = result.users, deleted = result.deleted, already_empty = result.already_empty,
-    failed = command.array(result.failed), resumed = result.resumed }
+  local out = { users = result.users, deleted = result.deleted, verified_empty = result.verified_empty,
+    already_empty = result.already_empty, failed = command.array(result.failed), resumed = result.resumed }
   if dry_run then
     out.dry_run, out.would_delete = true, result.would_delete
     local plan = {}

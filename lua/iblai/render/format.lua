@@ -1,8 +1,41 @@
 --- Numbers, changes, period names and figure labels as the cohort report's renderers show them.
+-- Any number at all can arrive (1e300, -3, 2^63): each is shown, never raised over.
+local shape = require "iblai.workflows.cohort_report.shape"
+local utf8text = require "iblai.workflows.cohort_report.text"
+
 local M = {}
 
 --- What a missing figure (its call failed) shows as.
 M.MISSING = "n/a"
+
+--- The mark after a figure the API should not have sent, or one made from such figures.
+M.MARK = "⚠"
+
+--- What the mark means, for tooltips and legends.
+M.MARK_MEANS = "not a figure the API should send, or made from one"
+
+--- Cuts text to at most n characters on a UTF-8 boundary.
+M.cut = utf8text.cut
+
+--- Text fitted in n columns (a wide character takes two), with an ellipsis when it was cut.
+M.fit = utf8text.fit
+
+-- Beyond 10^15 a whole number is shown in scientific notation: its digits would be noise.
+local BIG = 1e15
+
+local function odd_number(n)
+  if n ~= n then return "NaN" end
+  if n == math.huge then return "∞" end
+  if n == -math.huge then return "-∞" end
+  if math.type(n) == "float" and math.abs(n) >= BIG then return ("%.4g"):format(n) end
+  return nil
+end
+
+local function grouped(text)
+  local sign, int, rest = text:match("^(-?)(%d+)(.*)$")
+  int = int:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+  return sign .. int .. rest
+end
 
 --- Names of the org overview figures (the API's month-over-month view).
 M.OVERVIEW_LABELS = {
@@ -16,15 +49,23 @@ M.OVERVIEW_LABELS = {
 -- @return string ("1,234", "15.4", or MISSING for nil)
 function M.number(n)
   if n == nil then return M.MISSING end
-  local text
-  if math.type(n) == "integer" or n == math.floor(n) then
-    text = ("%d"):format(math.floor(n))
-  else
-    text = ("%.1f"):format(n)
-  end
-  local sign, int, rest = text:match("^(-?)(%d+)(.*)$")
-  int = int:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
-  return sign .. int .. rest
+  local odd = odd_number(n)
+  if odd then return odd end
+  if math.type(n) == "integer" then return grouped(tostring(n)) end
+  if n == math.floor(n) then return grouped(("%d"):format(n)) end
+  return grouped(("%.1f"):format(n))
+end
+
+--- A figure of the report with its mark: M.number (or fmt) of obj[key], then M.MARK when the
+-- figure is marked as odd.
+-- @param obj the table holding it (a period, the totals, a topic, ...), or nil
+-- @param key the figure's name
+-- @param fmt formatter (M.number by default)
+-- @return text
+function M.figure(obj, key, fmt)
+  local text = (fmt or M.number)(obj and obj[key])
+  if shape.marked(obj, key) then return text .. " " .. M.MARK end
+  return text
 end
 
 --- A share in percent: "94%", or "2.5%" below ten; a dash when there was no whole to share.
@@ -32,19 +73,23 @@ end
 -- @return string
 function M.percent(p)
   if p == nil then return "–" end
+  local odd = odd_number(p)
+  if odd then return odd .. "%" end
   if p ~= 0 and math.abs(p) < 10 and p ~= math.floor(p) then return ("%.1f%%"):format(p) end
   return ("%d%%"):format(math.floor(p + 0.5))
 end
 
---- A change in percent with its sign: "+12%", "-5%", "±0%"; "new" when it grew from zero.
+--- A change in percent with its sign: "+12%", "-5%", "±0%"; "from 0" when it grew from zero.
 -- @param c number or nil (nil: unknown or from zero)
--- @param now the current figure (tells "new" from unknown when c is nil)
+-- @param now the current figure (tells "from 0" from unknown when c is nil)
 -- @param minus the minus sign to use ("-" by default; HTML passes U+2212)
 -- @return string
 function M.change(c, now, minus)
-  if c == nil then return (now ~= nil and now ~= 0) and "new" or M.MISSING end
+  if c == nil then return (now ~= nil and now ~= 0) and "from 0" or M.MISSING end
   if c == 0 then return "±0%" end
   local mag = math.abs(c)
+  local odd = odd_number(mag)
+  if odd then return (c > 0 and "+" or (minus or "-")) .. odd .. "%" end
   local text = mag < 10 and mag ~= math.floor(mag) and ("%.1f%%"):format(mag) or ("%d%%"):format(math.floor(mag + 0.5))
   return (c > 0 and "+" or (minus or "-")) .. text
 end
@@ -98,17 +143,23 @@ function M.axis(aggregation)
   return M.unit(aggregation) .. " starting"
 end
 
---- The one line that sums up new and returning users.
+--- The one line that sums up the people of the range.
 -- @param totals the report's totals
--- @param n number of periods
 -- @param aggregation of the periods
 -- @return string
-function M.cohorts_line(totals, n, aggregation)
-  if (totals.new_users or 0) + (totals.veteran_users or 0) == 0 then
-    return "No new or returning users in this range."
+function M.people_line(totals, aggregation)
+  if totals.active_users == 0 and totals.registered == 0 then
+    return "Nobody was active or registered in this range."
   end
-  return ("%s new and %s returning users across %d %ss; returning users were %s of them."):format(
-    M.number(totals.new_users), M.number(totals.veteran_users), n, M.unit(aggregation), M.percent(totals.returning_share))
+  local org = totals.org_users and (" (the org has %s users)"):format(M.number(totals.org_users)) or ""
+  if totals.new_users == nil then
+    return ("%s distinct users were active; %s registered in the range%s."):format(
+      M.number(totals.active_users), M.number(totals.registered), org)
+  end
+  return ("%s distinct users were active: %s new (registered in the range) and %s returning (registered before it); "
+    .. "%s registered in the range%s. Per %s, each is new, returning or resurrecting."):format(
+    M.number(totals.active_users), M.number(totals.new_users), M.number(totals.returning_users),
+    M.number(totals.registered), org, M.unit(aggregation))
 end
 
 return M

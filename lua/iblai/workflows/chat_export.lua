@@ -4,14 +4,18 @@
 -- with growing intervals until the answer is the history rather than {"state": ...} (both
 -- answer 200), or the deadline passes. Up to `concurrency` users are exported at once; the polls
 -- that are due go out together. A user whose file already exists is skipped, so a rerun resumes.
+--
+-- The file is the body the server sent, byte for byte: each poll's answer streams to a hidden
+-- temporary file beside the final one (never held in memory, never decoded and written again),
+-- a JSON one is checked as it arrives, the file is synced to the disk, then renamed into place.
 -- @module iblai.workflows.chat_export
 -- @usage
 -- local export = require "iblai.workflows.chat_export"
 -- local result = assert(export.run(client, { users = { "jane", "li" }, out = "exports" }))
 -- print(result.exported, #result.timed_out, #result.failed)
+local core = require "iblai.core"
 local errors = require "iblai.errors"
 local files = require "iblai.workflows.files"
-local json = require "iblai.json"
 local tasks = require "iblai.tasks"
 local users_of = require "iblai.workflows.users"
 local hopeless = require("iblai.workflows.memory_reset").hopeless
@@ -33,16 +37,17 @@ function M.path_for(out, username, format)
   return (out:gsub("/+$", "")) .. "/" .. name .. "." .. format
 end
 
--- The file's content from the answer that said "done", or nil and a message.
-local function content_of(body, format)
-  if format == "csv" then
-    if type(body) ~= "string" then return nil, "CSV was asked for but the answer is JSON" end
-    return body
+-- Why the answer that said "done" (already in the temporary file, and checked by the core when
+-- it says it is JSON) cannot be the user's file; nil when it can.
+local function unfit(res, format)
+  local ctype = res.headers["content-type"] or ""
+  local is_json = ctype:lower():find("json", 1, true) ~= nil
+  if res.bytes == 0 then return "the answer is empty" end
+  if format == "csv" and is_json then return "CSV was asked for but the answer is JSON" end
+  if format == "json" and not is_json then
+    return ("the answer is not JSON (Content-Type: %s)"):format(ctype == "" and "none" or ctype)
   end
-  if type(body) ~= "table" then return nil, "the answer is not JSON" end
-  local text, err = json.encode(next(body) == nil and json.empty_array or body)
-  if not text then return nil, "the answer cannot be written as JSON: " .. tostring(err) end
-  return text .. "\n"
+  return nil
 end
 
 -- An Error as one line for the result, without the "iblai: " every Error starts with.
@@ -105,7 +110,7 @@ function Run:start(batch)
     else
       self.jobs[job.user] = job
       self.polls:add(job.user, M.POLL, { org = self.org, user_id = job.user, task_id = tostring(id),
-        to_csv = self.format == "csv" or nil })
+        to_csv = self.format == "csv" or nil }, { to_file = job.tmp })
     end
   end
 end
@@ -116,16 +121,21 @@ function Run:ended(done)
   local job = self.jobs[done.key]
   self.jobs[done.key] = nil
   if done.err then
-    if done.err.kind == "timeout" then
+    os.remove(job.tmp)
+    if done.err.kind == "timeout" and not done.err.last_error then -- polls failing till the end is a failure
       self:finish(job.user, "timed_out", say(done.err))
     else
       self:finish(job.user, "failed", say(done.err))
     end
     return
   end
-  local content, why = content_of(done.body, self.format)
-  local ok = content and true
-  if content then ok, why = files.write_atomic(job.path, content) end
+  local why = unfit(done.body, self.format)
+  local ok = not why
+  if ok then
+    ok, why = files.commit(job.tmp, job.path)
+  else
+    os.remove(job.tmp)
+  end
   if ok then
     self.result.files[#self.result.files + 1] = job.path
     self:finish(job.user, "exported", job.path)
@@ -142,15 +152,17 @@ function Run:loop()
   while true do
     local batch = {}
     while self.polls:count() + #batch < self.concurrency and next_user <= #self.users do
-      local user = self.users[next_user]
+      local listed = self.users[next_user]
+      local user = users_of.label(listed)
       next_user = next_user + 1
-      local path, why = M.path_for(self.out, user, self.format)
+      local path, why = users_of.check(listed)
+      if path then path, why = M.path_for(self.out, user, self.format) else why = why .. "; nothing was sent for it" end
       if not path then
         self:finish(user, "failed", why)
       elseif not self.force and files.exists(path) then
         self:finish(user, "skipped", path)
       else
-        batch[#batch + 1] = { user = user, path = path }
+        batch[#batch + 1] = { user = user, path = path, tmp = files.temp_path(path) }
       end
     end
     if #batch > 0 then self:start(batch) end
@@ -167,7 +179,8 @@ end
 -- @param client an iblai client (its org is used unless opts.org is given)
 -- @param opts table:
 --   users (list of usernames) or all = true (every user of the org); exclude (list);
---   out (directory, created when missing); format ("json", the default, or "csv");
+--   out (directory, created when missing, and removed again when the run wrote nothing in it);
+--   format ("json", the default, or "csv");
 --   force (export again when the file exists); concurrency (users at once, default 8);
 --   deadline (seconds a task may take, default 600); poll_initial (seconds between the first
 --   polls, default 1, growing x1.5); poll_max (the largest interval, default 15); org;
@@ -191,8 +204,26 @@ function M.run(client, opts)
   end
   local concurrency = opts.concurrency or 8
   if math.type(concurrency) ~= "integer" or concurrency < 1 then return bad("concurrency must be a whole number >= 1") end
-  local writable, why = files.writable_dir(opts.out)
-  if not writable then return nil, errors.new { kind = "config", message = why } end
+  local writable, created = files.writable_dir(opts.out)
+  if not writable then return nil, errors.new { kind = "config", message = created } end
+  -- One run at a time in a directory: two would write the same temporary files. The lock is the
+  -- directory's own (flock), so nothing is left in it; a file system without flock goes unlocked.
+  local lock = io.open(opts.out, "r")
+  if lock then
+    local locked, _, state = core.lock_file(lock)
+    if not locked and state == "busy" then
+      lock:close()
+      return nil, errors.new { kind = "config", message = ("another export is writing in %s"):format(opts.out),
+        hint = "wait for it to end, or give another directory" }
+    end
+  end
+  local jobs = {} -- user -> {user, path, tmp}, while the user's task is polled
+  -- whatever way the run ends (an error, Ctrl-C): no temporary file left, no directory it made left empty
+  local _ <close> = setmetatable({}, { __close = function()
+    for _, job in pairs(jobs) do os.remove(job.tmp) end
+    if lock then lock:close() end
+    files.remove_created(created)
+  end })
   local list = opts.users or {}
   if opts.all then
     local everyone, err = users_of.of_org(client, org)
@@ -208,7 +239,7 @@ function M.run(client, opts)
   local result = { users = #users, exported = 0, skipped = 0, timed_out = {}, failed = {}, files = {}, out = opts.out }
   local run = setmetatable({
     client = client, org = org, users = users, out = opts.out, format = format, force = opts.force,
-    concurrency = concurrency, polls = polls, jobs = {}, result = result, on_progress = opts.on_progress,
+    concurrency = concurrency, polls = polls, jobs = jobs, result = result, on_progress = opts.on_progress,
     done_users = 0,
   }, Run)
   run:emit { type = "start", users = #users, format = format, out = opts.out }

@@ -1,10 +1,8 @@
 --- Files the workflows write: whole or not at all, under names any username can map to.
 -- @module iblai.workflows.files
-local M = {}
+local core = require "iblai.core"
 
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local M = {}
 
 --- The file name for a username: bytes other than letters, digits and `.`, `_`, `-`, `@`, `+`
 -- become %XX (so `a/b` is `a%2Fb`), and so does a leading dot (no hidden files, no `..`).
@@ -52,6 +50,18 @@ function M.write_atomic(path, content)
   return true
 end
 
+--- Moves a file written under its temporary name (see temp_path) into place; the temporary
+-- file is removed when that fails.
+-- @param tmp string the temporary path
+-- @param path string the final path
+-- @return true, or nil and a message
+function M.commit(tmp, path)
+  local moved, err = os.rename(tmp, path)
+  if moved then return true end
+  os.remove(tmp)
+  return nil, ("cannot move %s into place: %s"):format(path, tostring(err))
+end
+
 --- Whether a file exists (can be opened for reading).
 -- @param path string
 -- @return boolean
@@ -61,23 +71,55 @@ function M.exists(path)
   return f ~= nil
 end
 
+local ENOENT = 2
+
+-- The directories of `dir`'s path that do not exist, innermost first.
+local function missing_dirs(dir)
+  local missing = {}
+  local d = dir:gsub("/+$", "")
+  while d ~= "" and d ~= "." do
+    local f, _, code = io.open(d, "rb") -- opens a directory too (for reading, never read)
+    if f then f:close() end
+    if code ~= ENOENT then break end
+    missing[#missing + 1] = d
+    d = d:match("^(.*)/[^/]*$") or ""
+    d = d:gsub("/+$", "")
+  end
+  return missing
+end
+
 --- Makes sure `dir` exists (creating it and its parents) and that files can be written in it.
 -- @param dir string
--- @return true, or nil and a one-line message
+-- @return true and the list of the directories it created (innermost first, for
+--   remove_created), or nil and a one-line message
 function M.writable_dir(dir)
   if dir == "" then return nil, "the output directory name is empty" end
   local probe = dir .. "/.iblai-write-test.partial"
   local f = io.open(probe, "wb")
+  local created = {}
   if not f then
-    os.execute("mkdir -p -- " .. quote(dir) .. " 2>/dev/null")
+    created = missing_dirs(dir)
+    core.mkdir(dir, true) -- what it could not make, the second open tells
     local err
     f, err = io.open(probe, "wb")
     if not f then
+      M.remove_created(created)
       return nil, ("cannot write in %s: %s"):format(dir, (err or ""):gsub("^[^:]*: ", ""))
     end
   end
   f:close()
   os.remove(probe)
+  return true, created
+end
+
+--- Removes the directories writable_dir created that are still empty, so a run that wrote
+-- nothing leaves nothing behind.
+-- @param created the list writable_dir returned
+-- @return true when every one of them is gone (or there were none)
+function M.remove_created(created)
+  for _, d in ipairs(created or {}) do
+    if not os.remove(d) then return false end -- not empty: it and its parents stay
+  end
   return true
 end
 

@@ -1,7 +1,9 @@
 --- An append-only journal of finished work, so a killed run can be rerun and finish the rest.
 -- The first line names the kind of run and where it ran (never the key); each further line is one
--- JSON entry, flushed as it is written. A torn last line (a run killed mid-write) is ignored.
+-- JSON entry, flushed as it is written. A torn line (a run killed mid-write) is ignored. The file
+-- is only ever appended to, and locked while a run has it open: a second run on it is refused.
 -- @module iblai.workflows.journal
+local core = require "iblai.core"
 local json = require "iblai.json"
 
 local M = {}
@@ -11,11 +13,12 @@ Journal.__index = Journal
 
 -- A journal's text, or nil when there is no such file. A file that does not start like one
 -- (a device such as /dev/zero, a binary file) is read no further: its first bytes are enough.
+-- NUL bytes later on are what a crash of the machine can leave at the end: torn lines.
 local function read_all(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local head = f:read(4096)
-  if head == nil or (head:sub(1, 2) ~= '{"' and head ~= "") or head:find("\0", 1, true) then
+  if head == nil or (head:sub(1, 2) ~= '{"' and head ~= "") then
     f:close()
     return head or ""
   end
@@ -39,25 +42,30 @@ end
 
 -- Parses a journal's text: entries, whether the header is still to be written, whether the
 -- text ends in a torn line; or nil and a message. A line cut short by a killed run (it starts
--- like an entry but is not JSON) is skipped wherever it is: a later run ended it with a newline.
+-- like a JSON object but is not JSON) is skipped wherever it is, the header's too: a later run
+-- ended it with a newline. The first whole line is the header.
 local function parse(text, path, header)
   if text == nil or text == "" then return {}, true, false end
-  local entries, n = {}, 0
-  for line in text:gmatch("[^\n]+") do
+  local entries, headed, n = {}, false, 0
+  for line in text:gmatch("([^\n]*)\n?") do
     n = n + 1
-    local value = json.decode(line)
-    local cut_short = value == nil and line:sub(1, 2) == '{"'
-    if n == 1 then
-      if cut_short and not text:find("\n", 1, true) then return {}, true, true end -- killed writing the header
+    local value = line ~= "" and json.decode(line)
+    local torn = value == nil and (line:sub(1, 1) == "{" or (headed and line:byte(1) == 0))
+    if line == "" or torn then
+      goto next_line -- blank, or torn: skipped
+    end
+    if not headed then
       local why = header_mismatch(path, value, header)
       if why then return nil, why end
+      headed = true
     elseif type(value) == "table" and type(value.user) == "string" then
       entries[#entries + 1] = value
-    elseif not cut_short then
+    else
       return nil, ("%s:%d is not a journal entry; the file was edited or is not a journal"):format(path, n)
     end
+    ::next_line::
   end
-  return entries, false, text:sub(-1) ~= "\n"
+  return entries, not headed, text:sub(-1) ~= "\n"
 end
 
 -- The header line: fields in a fixed order, so it reads the same in every journal.
@@ -80,27 +88,46 @@ function M.read(path, header)
   return entries
 end
 
---- Opens a journal for appending, creating it with its header line when it is new.
--- Checked at once, so an unwritable path is reported before any request.
+--- Opens a journal for appending, creating it with its header line when it is new, and locks it
+-- (flock) until it is closed. Checked at once, so an unwritable path, or a journal another run
+-- has open, is reported before any request.
 -- @param path string
 -- @param header table as for read
 -- @return the journal (its .entries are the entries already in it), or nil and a one-line message
 function M.open(path, header)
-  local text = read_all(path)
-  local entries, fresh, torn = parse(text, path, header)
+  -- a file that is not a journal is refused before it is opened for writing
+  local entries, fresh = parse(read_all(path), path, header)
   if not entries then return nil, fresh end
-  local f, err = io.open(path, fresh and "wb" or "ab")
+  local torn
+  local f, err = io.open(path, "ab") -- never truncated: only appended to
   if not f then return nil, ("cannot write the journal: %s"):format(err) end
-  local ok, werr = true, nil
-  if fresh then
-    ok, werr = f:write(header_line(header))
-  elseif torn then
-    ok, werr = f:write("\n") -- end the torn line so the next entry starts on a line of its own
+  local locked, why, busy = core.lock_file(f)
+  if not locked then
+    f:close()
+    if busy == "busy" then
+      return nil, ("the journal %s is in use by another run: wait for it to end, or give this run another "
+        .. "journal"):format(path)
+    end
+    return nil, ("cannot lock the journal %s: %s"):format(path, why)
   end
+  -- read again under the lock: the run that held it may have written more
+  entries, fresh, torn = parse(read_all(path), path, header)
+  if not entries then
+    f:close()
+    return nil, fresh
+  end
+  -- end a torn line, so that what comes next starts a line of its own
+  local ok, werr = f:write(torn and "\n" or "", fresh and header_line(header) or "")
   if ok then ok, werr = f:flush() end
   if not ok then
     f:close()
     return nil, ("cannot write the journal %s: %s"):format(path, tostring(werr))
+  end
+  -- a file that cannot be synced (such as /dev/null) is found out before any request
+  local synced, serr = core.sync_file(f)
+  if not synced then
+    f:close()
+    return nil, ("cannot sync the journal %s to disk (%s); give --journal a regular file"):format(path, serr)
   end
   return setmetatable({ path = path, file = f, entries = entries }, Journal)
 end
@@ -116,7 +143,15 @@ function Journal:append(entry)
   return true
 end
 
---- Closes the file; safe to call twice.
+--- Makes what was appended durable (fsync): a crash of the machine then loses none of it.
+-- @return true, or nil and a message
+function Journal:sync()
+  local ok, err = core.sync_file(self.file)
+  if not ok then return nil, ("cannot write the journal %s: %s"):format(self.path, tostring(err)) end
+  return true
+end
+
+--- Closes the file (and so its lock); safe to call twice.
 function Journal:close()
   if self.file then
     self.file:close()

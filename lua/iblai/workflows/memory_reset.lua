@@ -1,16 +1,21 @@
---- Bulk memory reset: deletes what the API remembers about users, store by store.
+--- Bulk memory reset: deletes what the API remembers about users, store by store, and proves it.
 --
--- For each user and store, every id is collected first and deleted afterwards (deleting while
--- paging would skip records). Users are worked on in rounds: each round is one client:call_many
--- holding the deletes of the users listed in the round before and the listings of the next
--- users, so requests for many users are in flight at once. A finished (user, store) is written
--- to the journal, and a rerun with the same journal skips it.
+-- For each user and store, every id is collected first (every page, following each `next`
+-- link) and deleted afterwards (deleting while paging would skip records). Then the store is
+-- listed again: a (user, store) pair is done only when that fresh listing comes back empty. What
+-- is still there is deleted again, a few times at most; what remains after that is reported as
+-- failed, with how many items remain. Users are worked on in rounds: each round is one
+-- client:call_many holding the deletes and checks of the users already started and the listings
+-- of the next users, so requests for many users are in flight at once. A pair proven empty is
+-- written to the journal, and a rerun with the same journal skips it.
 -- @module iblai.workflows.memory_reset
 -- @usage
 -- local reset = require "iblai.workflows.memory_reset"
 -- local result = assert(reset.run(client, { users = { "jane", "li" }, journal = "reset.journal" }))
--- print(result.deleted.edx, #result.failed)
+-- print(result.deleted.edx, result.verified_empty, #result.failed)
 local errors = require "iblai.errors"
+local json = require "iblai.json"
+local paginate = require "iblai.paginate"
 local Journal = require "iblai.workflows.journal"
 local stores_of = require "iblai.workflows.memory_stores"
 local users_of = require "iblai.workflows.users"
@@ -33,6 +38,13 @@ M.JOURNAL = "iblai memory-reset"
 
 local USER_CHECK = stores_of.USER_CHECK
 local PAGE_SIZE = 100 -- the most the listings allow
+
+--- How many rounds of deletes a (user, store) pair gets before what still remains is reported.
+M.PASSES = 3
+
+--- The most items one listing of a (user, store) is read to: a listing that has not ended by
+-- then (its next links go on and on) fails the pair instead of filling memory.
+M.MAX_ITEMS = 100000
 
 --- The header a journal of this reset must carry.
 -- @param client an iblai client
@@ -67,6 +79,8 @@ end
 local hopeless = M.hopeless
 
 -- A run: the options, the result being built, and the users being worked on.
+-- Each (user, store) pair goes: listed -> deleting -> checking (listed again) -> done, or back to
+-- deleting while items remain and passes are left, or failed.
 local Run = {}
 Run.__index = Run
 
@@ -76,25 +90,32 @@ function Run:emit(event)
   if self.on_progress then self.on_progress(event) end
 end
 
---- Ends a (user, store) pair: done (journaled) or failed (left for a rerun).
+-- An Error or message as one line, without the "iblai: " every Error starts with.
+local function say(err)
+  return (type(err) == "string" and err or tostring(err):gsub("^iblai: ", ""))
+end
+
+--- Ends a (user, store) pair: proven empty (journaled), or failed (left for a rerun), with how
+-- many items remain when that is known.
 -- @local
-function Run:finish_pair(pair, err)
+function Run:finish_pair(pair, err, remaining)
   local r = self.result
   pair.final = true
   if err then
-    local message = type(err) == "string" and err or tostring(err):gsub("^iblai: ", "")
-    r.failed[#r.failed + 1] = { user = pair.user, store = pair.store, error = message }
+    local message = say(err)
+    r.failed[#r.failed + 1] = { user = pair.user, store = pair.store, error = message, remaining = remaining }
     self:emit { type = "pair", user = pair.user, store = pair.store, status = "failed", error = message,
-      deleted = pair.deleted }
+      deleted = pair.deleted, remaining = remaining }
     return
   end
   if self.dry_run then
     local n = #pair.ids
     r.would_delete[pair.store] = r.would_delete[pair.store] + n
-    if n == 0 then r.already_empty = r.already_empty + 1 end
     r.plan[#r.plan + 1] = { user = pair.user, store = pair.store, ids = pair.ids }
+    if n == 0 then r.already_empty, r.verified_empty = r.already_empty + 1, r.verified_empty + 1 end
   else
     if pair.deleted == 0 then r.already_empty = r.already_empty + 1 end
+    r.verified_empty = r.verified_empty + 1
     local ok, why = true, nil
     if self.journal then ok, why = self.journal:append { user = pair.user, store = pair.store, deleted = pair.deleted } end
     if not ok and not self.abort then
@@ -107,119 +128,221 @@ function Run:finish_pair(pair, err)
     ids = self.dry_run and pair.ids or nil }
 end
 
---- Starts a user: its pairs not in the journal, and their first calls.
+--- The call that reads a pair's store: the record of a single-record store, or the first page of
+-- a listing.
 -- @local
-function Run:admit(user, add)
+function Run:reading(pair)
+  local s = M.STORE[pair.store]
+  local params = { org = self.org, user_id = pair.user }
+  if s.single then return { s.get, params } end
+  if s.paged then params.page_size = self.page_size end
+  if s.by_username then params.username = pair.user end
+  return { s.list, params }
+end
+
+--- Starts a user: its pairs not in the journal, and their first calls. A username that cannot
+-- be sent fails each of its pairs, with the reason.
+-- @local
+function Run:admit(listed, add)
+  local user, usable, why = users_of.label(listed), users_of.check(listed)
   local u = { name = user, pairs = {} }
   for _, store in ipairs(self.stores) do
-    if self.finished[user .. "\0" .. store] then
+    if usable and self.finished[user .. "\0" .. store] then
       self.result.resumed = self.result.resumed + 1
       self:emit { type = "pair", user = user, store = store, status = "skipped" }
     else
-      local pair = { user = user, store = store, ids = {}, deleted = 0, failures = {} }
+      -- ours: the keys this run sent a delete for that may have deleted it (true for a single
+      -- record), true when acknowledged, false when it failed (the item may be gone all the same)
+      local pair = { user = user, store = store, ids = {}, deleted = 0, failures = {}, passes = 0, ours = {} }
       u.pairs[#u.pairs + 1] = pair
       local s = M.STORE[store]
-      local params = { org = self.org, user_id = user }
-      if s.single then
-        add({ self.dry_run and s.get or s.delete, params }, function(body, err) pair.first, pair.first_err = body, err end)
+      local function first(body, err) pair.answer, pair.answer_err = body, err end
+      if not usable then
+        self:finish_pair(pair, why .. "; nothing was sent for it")
+      elseif s.single and not self.dry_run then
+        add({ s.delete, { org = self.org, user_id = user } }, first)
+        pair.passes = 1
       else
-        if s.paged then params.page_size = self.page_size end
-        if s.by_username then params.username = user end
-        add({ s.list, params }, function(body, err) pair.first, pair.first_err = body, err end)
+        add(self:reading(pair), first)
       end
     end
   end
   return u
 end
 
---- The items of a listing's answer: a plain array, or a page whose other pages are fetched here.
+--- The items of a listing's answer: a plain array, or every item of every page, the pages after
+-- the first walked from the start by the pager (which follows each `next` and never stops at a
+-- count). Nil and a message when the answer is not a listing.
 -- @local
 function Run:items(pair, body)
   local s = M.STORE[pair.store]
   if type(body) ~= "table" then return nil, "the listing did not answer with JSON" end
-  if not s.paged then return body end
+  if not s.paged then
+    if #body == 0 and next(body) ~= nil then return nil, "the listing did not answer with a list" end
+    return body
+  end
   local list = body.results
   if type(list) ~= "table" then return nil, "the listing's answer has no results" end
-  local count = math.tointeger(body.count)
-  if count and count > #list and #list > 0 then
-    -- the other pages, with the page size the server used for the first one
-    local rest, err = self.client:collect(s.list, { org = self.org, user_id = pair.user, page = 2, page_size = #list,
-      username = s.by_username and pair.user or nil })
-    if not rest then return nil, err end
-    table.move(rest, 1, #rest, #list + 1, list)
+  local more = (type(body.next) == "string" and body.next ~= "") or (math.tointeger(body.count) or 0) > #list
+  if not more then return list end
+  local call = self:reading(pair)
+  local walk, err = paginate.walker(self.client, self.client:operation(call[1]), call[2])
+  if not walk then return nil, err end
+  local _ <close> = walk
+  local all = {}
+  while true do
+    local page, failed, items = walk.next()
+    if failed then return nil, failed end
+    if not page then return all end
+    table.move(items, 1, #items, #all + 1, all)
+    if #all > M.MAX_ITEMS then
+      return nil, ("the listing did not end after %d items; it is not read further"):format(M.MAX_ITEMS)
+    end
   end
-  return list
 end
 
---- After a user's first calls: what each pair found, and what happens next.
+--- What a fresh read of a pair's store says: a list of the keys to delete and how many items
+-- are there (a single record is one item, keyed by nothing); or nil and an Error or message.
+-- @local
+function Run:held(pair, body, err)
+  local s = M.STORE[pair.store]
+  if s.single then
+    if is_404(err) then return {}, 0 end
+    if err then return nil, err end
+    return { type(body) == "table" and body.id ~= nil and body.id ~= json.null and body.id or s.title }, 1
+  end
+  if err then return nil, err end
+  local items, ierr = self:items(pair, body)
+  if not items then return nil, ierr end
+  local keys, seen = {}, {}
+  for _, item in ipairs(items) do
+    local key = type(item) == "table" and s.key(item)
+    if key ~= nil and key ~= json.null and not seen[key] then -- an item listed twice is deleted once
+      seen[key] = true
+      keys[#keys + 1] = key
+    end
+  end
+  return keys, #items
+end
+
+--- Recounts what this run deleted of a pair from a read of it: the items a delete of ours was
+-- sent for and not refused as already gone (404), acknowledged or failed (a delete can be done
+-- and still answered 500), that the read no longer shows. A record that answered 404 was deleted
+-- by someone else.
+-- @local
+function Run:recount(pair, keys, n)
+  local gone, single = 0, M.STORE[pair.store].single
+  if not keys then -- the read failed: what the server acknowledged stands
+    for _, acknowledged in pairs(pair.ours) do gone = gone + (acknowledged and 1 or 0) end
+  elseif single then
+    -- a failed delete counts only of a record a read of this run showed (the first call was a delete)
+    local ours = pair.ours[true] or (pair.ours[true] == false and pair.shown)
+    gone = (ours and n == 0) and 1 or 0
+    pair.shown = pair.shown or n > 0
+  else
+    local present = {}
+    for _, key in ipairs(keys) do present[key] = true end
+    for key in pairs(pair.ours) do
+      if not present[key] then gone = gone + 1 end
+    end
+  end
+  self.result.deleted[pair.store] = self.result.deleted[pair.store] + gone - pair.deleted
+  pair.deleted = gone
+end
+
+--- A pair's store has just been read (first listed, or checked after deletes): done when empty,
+-- deleted (again) while items remain and passes are left, failed otherwise.
+-- @local
+function Run:after_read(pair, body, err)
+  local keys, n = self:held(pair, body, err)
+  self:recount(pair, keys, n)
+  if not keys then
+    local what = pair.passes == 0 and "could not list it" or "could not check that it is empty"
+    return self:finish_pair(pair, ("%s: %s"):format(what, say(n)))
+  end
+  if self.dry_run then
+    pair.ids = keys
+    return self:finish_pair(pair)
+  end
+  if n == 0 then return self:finish_pair(pair) end
+  local last = pair.failures[1]
+  local hopeless_pass = last and not last.retryable and last.kind ~= "network" and last.kind ~= "timeout"
+  if pair.passes >= M.PASSES or hopeless_pass or #keys == 0 then
+    local why = ("%d item%s remain%s after %d round%s of deletes"):format(n, n == 1 and "" or "s", n == 1 and "s" or "",
+      pair.passes, pair.passes == 1 and "" or "s")
+    if #keys < n then why = why .. (" (%d without a key to delete by)"):format(n - #keys) end
+    if last then
+      local more = #pair.failures > 1 and (" (and %d more failed deletes)"):format(#pair.failures - 1) or ""
+      why = why .. "; " .. say(last) .. more
+    end
+    return self:finish_pair(pair, why, n)
+  end
+  pair.ids, pair.failures, pair.passes, pair.deleting = keys, {}, pair.passes + 1, true
+end
+
+--- What a delete's answer says of its item: ours unless a 404 says it was already gone (the
+-- next read tells whether it really went); an error is also a failure.
+-- @local
+function Run:answered(pair, key, err)
+  if is_404(err) then return end
+  pair.ours[key] = pair.ours[key] or err == nil -- true once acknowledged
+  if err then pair.failures[#pair.failures + 1] = err end
+end
+
+--- After a user's first calls: what each pair found, and what happens next. When every answer
+-- was a 404, asks whether the user exists before calling it "nothing stored".
 -- @local
 function Run:after_first(u)
   local known, lists_404 = false, false
   for _, pair in ipairs(u.pairs) do
-    if pair.first_err == nil then known = true end
-    if is_404(pair.first_err) and not M.STORE[pair.store].single then lists_404 = true end
+    if not pair.final and pair.answer_err == nil then known = true end
+    if is_404(pair.answer_err) and not M.STORE[pair.store].single then lists_404 = true end
   end
   for _, pair in ipairs(u.pairs) do
-    local s, err = M.STORE[pair.store], pair.first_err
+    local s, err = M.STORE[pair.store], pair.answer_err
+    if pair.final then
+      goto next_pair -- failed at admission
+    end
     if is_404(err) and not known then
       if lists_404 then
         self:finish_pair(pair, not_found(u.name))
       else
         pair.verify = true -- only single records answered, all 404: ask whether the user exists
       end
-    elseif s.single then
-      if is_404(err) then
-        self:finish_pair(pair) -- nothing stored
-      elseif err then
-        self:finish_pair(pair, err)
-      else
-        if self.dry_run then
-          pair.ids[1] = type(pair.first) == "table" and pair.first.id or s.title
-        else
-          pair.deleted = 1
-          self.result.deleted[pair.store] = self.result.deleted[pair.store] + 1
-        end
-        self:finish_pair(pair)
-      end
-    elseif err then
-      self:finish_pair(pair, err)
+    elseif s.single and not self.dry_run then
+      self:answered(pair, true, err)
+      pair.checking = true -- read whether the record is still there
     else
-      local items, ierr = self:items(pair, pair.first)
-      if not items then
-        self:finish_pair(pair, ierr)
-      else
-        for _, item in ipairs(items) do
-          local key = type(item) == "table" and s.key(item)
-          if key ~= nil then pair.ids[#pair.ids + 1] = key end
-        end
-        if self.dry_run or #pair.ids == 0 then self:finish_pair(pair) else pair.deleting = true end
-      end
+      self:after_read(pair, pair.answer, err)
     end
-    pair.first = nil
+    pair.answer, pair.answer_err = nil, nil
+    ::next_pair::
   end
 end
 
---- The calls a user still needs: its deletes, or the check whether it exists.
+--- The calls a user still needs: its deletes, the reads that check them, or the check whether
+-- the user exists.
 -- @local
 function Run:next_calls(u, add)
   local check
   for _, pair in ipairs(u.pairs) do
-    if pair.deleting and not pair.sent then
-      pair.sent, pair.pending = true, #pair.ids
-      local s = M.STORE[pair.store]
+    local s = M.STORE[pair.store]
+    if pair.deleting then
+      pair.deleting, pair.pending = false, #pair.ids
       for _, key in ipairs(pair.ids) do
-        add({ s.delete, { org = self.org, user_id = u.name, [s.param] = key } }, function(_, err)
+        local call = s.single and { s.delete, { org = self.org, user_id = u.name } }
+          or { s.delete, { org = self.org, user_id = u.name, [s.param] = key } }
+        add(call, function(_, err)
           pair.pending = pair.pending - 1
-          if err == nil then
-            pair.deleted = pair.deleted + 1
-            self.result.deleted[pair.store] = self.result.deleted[pair.store] + 1
-          elseif not is_404(err) then -- a 404 means it is already gone
-            pair.failures[#pair.failures + 1] = err
-          end
+          self:answered(pair, s.single or key, err)
+          if pair.pending == 0 then pair.checking = true end
         end)
       end
-    elseif pair.verify and not pair.sent then
-      pair.sent = true
+    elseif pair.checking then
+      pair.checking = false
+      add(self:reading(pair), function(body, err) pair.answer, pair.answer_err, pair.read = body, err, true end)
+    elseif pair.verify then
+      pair.verify = false
       check = check or {}
       check[#check + 1] = pair
     end
@@ -227,30 +350,27 @@ function Run:next_calls(u, add)
   if check then
     add({ USER_CHECK, { org = self.org, user_id = u.name } }, function(_, err)
       for _, pair in ipairs(check) do
-        pair.verify = false
         if is_404(err) then
           self:finish_pair(pair, not_found(u.name))
+        elseif err then
+          self:finish_pair(pair, err)
         else
-          self:finish_pair(pair, err) -- nil when the user exists: its record was already gone
+          pair.checking = true -- the user exists: read whether the record is there
         end
       end
     end)
   end
 end
 
---- Whether every pair of a user has ended; ends the pairs whose deletes have all answered.
+--- Whether every pair of a user has ended; handles the reads that came back this round.
 -- @local
 function Run:settle(u)
   local all = true
   for _, pair in ipairs(u.pairs) do
-    if pair.deleting and pair.sent and pair.pending == 0 and not pair.final then
-      local failures = pair.failures
-      if #failures > 0 then
-        local more = #failures > 1 and (" (and %d more failed deletes)"):format(#failures - 1) or ""
-        self:finish_pair(pair, tostring(failures[1]):gsub("^iblai: ", "") .. more)
-      else
-        self:finish_pair(pair)
-      end
+    if pair.read then
+      pair.read = false
+      self:after_read(pair, pair.answer, pair.answer_err)
+      pair.answer, pair.answer_err = nil, nil
     end
     if not pair.final then all = false end
   end
@@ -286,13 +406,17 @@ function Run:loop()
       next_user = next_user + 1
       if #u.pairs == 0 then self:user_done(u) else admitted[#admitted + 1] = u end
     end
-    if #calls == 0 or self.abort then break end
-    local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
-    if hopeless(errs, #calls) then
-      self.abort = errs[1] -- nothing got through: stop rather than fail every user the same way
-      break
+    if self.abort or (#calls == 0 and #admitted == 0) then break end
+    if #calls > 0 then
+      local results, errs = self.client:call_many(calls, { concurrency = self.concurrency })
+      -- nothing got through: stop rather than fail every user the same way; a few calls failing
+      -- together tell no outage, and their pairs fail on their own
+      if #calls >= 4 and hopeless(errs, #calls) then
+        self.abort = errs[1]
+        break
+      end
+      for i = 1, #calls do handlers[i](results[i], errs[i]) end
     end
-    for i = 1, #calls do handlers[i](results[i], errs[i]) end
     for _, u in ipairs(admitted) do
       self:after_first(u)
       active[#active + 1] = u
@@ -302,6 +426,18 @@ function Run:loop()
       if self:settle(u) then self:user_done(u) else still[#still + 1] = u end
     end
     active = still
+    if self.journal and self.journal.sync then self:sync_journal() end
+  end
+end
+
+--- Makes the journal's lines of this round durable; a journal that cannot be synced stops the
+-- run as one that cannot be written does.
+-- @local
+function Run:sync_journal()
+  local ok, why = self.journal:sync()
+  if not ok and not self.abort then
+    self.abort = errors.new { kind = "journal", message = why,
+      hint = "free some space or fix the file's permissions, then rerun with the same --journal" }
   end
 end
 
@@ -314,15 +450,17 @@ end
 --   default 8); page_size (items per listing page, default 100); journal (a file path, or a
 --   journal from iblai.workflows.journal.open: finished (user, store) pairs are appended to it,
 --   and skipped when it is given again); org; on_progress (function(event); events: start,
---   pair {user, store, status = done|failed|skipped, deleted, error, ids}, user {user, done,
---   total, deleted}, finish {result})
--- @return the result: { users = N, deleted = {chats=, prompt=, edx=, profile=, mentor=},
---   already_empty = pairs that had nothing to delete, failed = { {user, store, error}, ... },
+--   pair {user, store, status = done|failed|skipped, deleted, error, remaining, ids}, user {user,
+--   done, total, deleted}, finish {result})
+-- @return the result: { users = N, deleted = {chats=, prompt=, edx=, profile=, mentor=} (what
+--   this run deleted), verified_empty = pairs a fresh read after the deletes proved empty,
+--   already_empty = those of them that had nothing to delete, failed = { {user, store, error,
+--   remaining}, ... } (pairs not proven empty; remaining: how many items the last read found),
 --   resumed = pairs skipped because the journal had them; with dry_run also would_delete
 --   (counts per store) and plan ({user, store, ids} per pair) }; or nil and an Error when the run
 --   could not start (bad options, an unusable journal, the users listing failed) or the journal
---   could not be written, or no request of a round reached the service or was let in with the
---   key (the run stops: rerun with the same journal once that is fixed)
+--   could not be written, or no request of a round (of 4 or more) reached the service or was let
+--   in with the key (the run stops: rerun with the same journal once that is fixed)
 function M.run(client, opts)
   opts = opts or {}
   local stores, why = M.check_stores(opts.stores)
@@ -362,7 +500,7 @@ function M.run(client, opts)
     list = everyone
   end
   local users = users_of.select({ list }, opts.exclude)
-  local result = { users = #users, deleted = {}, already_empty = 0, failed = {}, resumed = 0 }
+  local result = { users = #users, deleted = {}, verified_empty = 0, already_empty = 0, failed = {}, resumed = 0 }
   for _, s in ipairs(M.STORES) do result.deleted[s] = 0 end
   if opts.dry_run then
     result.would_delete, result.plan = {}, {}

@@ -15,7 +15,7 @@ local LINE_EVERY = 5     -- seconds between plain lines
 -- @param fd integer
 -- @return boolean
 function M.isatty(fd)
-  return os.execute(("[ -t %d ]"):format(fd)) == true
+  return core.isatty(fd)
 end
 
 --- A duration as 42s, 3m05s or 1h02m.

@@ -1,6 +1,11 @@
 --- Chat-history export: POST starts a task that is ready after a few polls; the poll answers
 -- 200 {"state": "task_not_ready"} until then, then the history as JSON, or CSV with to_csv=true
 -- (text/csv, which the real service sends although the spec declares only JSON for this answer).
+--
+-- For load tests, a --script may set `model.export_size = BYTES`: each ready answer then holds
+-- the user's history followed by generated messages, about that many bytes in all, produced as
+-- they are sent (the sandbox holds one message of it, whatever the size).
+local json = require "iblai.sandbox.json"
 local respond = require "iblai.sandbox.respond"
 local scope = require "iblai.sandbox.routes.scope"
 local Rng = require "iblai.sandbox.rng"
@@ -13,6 +18,20 @@ local function csv_field(v)
   if v:find('[,"\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
+
+-- The answer {body, fill = {piece, times, tail}}: `text` (a whole answer), then `piece` as many
+-- times as brings it to about `size` bytes, each piece `joiner .. item`, the first one without
+-- the joiner when `text` holds no item.
+local function padded(text, closer, item, joiner, empty, size)
+  local head = text:sub(1, #text - #closer)
+  local piece = joiner .. item
+  if empty then head = head .. item end
+  local times = math.max(0, (size - #head - #closer) // #piece)
+  return head, { piece, times, closer }
+end
+
+local FILLER = { type = "human", content = "A message generated to make this export large (sandbox export_size).",
+  timestamp = "2026-01-01T00:00:00Z", session_id = "00000000-0000-4000-8000-000000000000" }
 
 return function(router, model)
   local s = model.state
@@ -50,15 +69,21 @@ return function(router, model)
       task.polls = task.polls + 1
       if task.polls <= POLLS_BEFORE_READY then return respond.json(200, { state = "task_not_ready" }) end
       local items = history(task.username)
+      local size = model.export_size
       if to_csv then
-        local lines = { "type,content,timestamp,session_id" }
-        for _, it in ipairs(items) do
-          lines[#lines + 1] = table.concat({ csv_field(it.type), csv_field(it.content), csv_field(it.timestamp),
+        local function line(it)
+          return table.concat({ csv_field(it.type), csv_field(it.content), csv_field(it.timestamp),
             csv_field(it.session_id) }, ",")
         end
-        return { status = 200, body = table.concat(lines, "\n") .. "\n", headers = { ["Content-Type"] = "text/csv" } }
+        local lines = { "type,content,timestamp,session_id" }
+        for _, it in ipairs(items) do lines[#lines + 1] = line(it) end
+        local answer = { status = 200, body = table.concat(lines, "\n") .. "\n", headers = { ["Content-Type"] = "text/csv" } }
+        if size then answer.body, answer.fill = padded(answer.body, "", line(FILLER) .. "\n", "", false, size) end
+        return answer
       end
-      return respond.json(200, items)
+      local answer = respond.json(200, items)
+      if size then answer.body, answer.fill = padded(answer.body, "]", json.encode(FILLER), ",", #items == 0, size) end
+      return answer
     end,
   })
 end

@@ -81,6 +81,37 @@ function M.periods(first, last, aggregation)
   return out
 end
 
+--- The whole calendar period before the one holding day z (the day, the Monday-to-Sunday week or
+-- the month before), unclipped: what the first period of a report is compared with.
+-- @param z day number
+-- @param aggregation "daily", "weekly" or "monthly"
+-- @return { first = day, last = day }
+function M.before(z, aggregation)
+  local start = period_start(z, aggregation)
+  return { first = period_start(start - 1, aggregation), last = start - 1 }
+end
+
+--- The index of the period holding day z exactly, or nil when z is outside every period.
+-- @param periods as from M.periods
+-- @param z day number
+-- @return integer index or nil
+function M.locate(periods, z)
+  local n = #periods
+  if n == 0 or z < periods[1].first or z > periods[n].last then return nil end
+  return M.find(periods, z)
+end
+
+--- first..last cut into spans of at most `days` days, in order.
+-- @param first first day number
+-- @param last last day number (inclusive)
+-- @param days the longest span
+-- @return list of { first = day, last = day }
+function M.spans(first, last, days)
+  local out = {}
+  for z = first, last, days do out[#out + 1] = { first = z, last = math.min(z + days - 1, last) } end
+  return out
+end
+
 --- The index of the period holding day z; days outside the range go to the first or last period,
 -- so a row the API labels with the start of a week that began before the range still counts.
 -- @param periods as from M.periods
