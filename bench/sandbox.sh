@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$out"' EXIT
+trap 'exit 1' INT TERM HUP PIPE # so that the sandboxes are stopped also when, say, `| head` closes the output
 
 # start NAME ARGS...: a sandbox; sets $url, $pid and $took (seconds until it listened)
 start() {
