@@ -41,7 +41,7 @@ CORE_SRC  := src/core.c src/session.c src/transfer.c src/batch.c src/stream.c sr
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(OBJ)/%.o)
 # The embedding API of libiblai: the preloaded modules, restricted mode, host hooks.
 EMBED_OBJ := $(OBJ)/openlibs.o $(OBJ)/limits.o $(OBJ)/guard.o $(OBJ)/safe.o $(OBJ)/restrict.o $(OBJ)/hooks.o $(OBJ)/modules.o
-HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o $(OBJ)/util.o
+HTTPD_OBJ := $(OBJ)/httpd.o $(OBJ)/httpd_os.o $(OBJ)/httpd_json.o $(OBJ)/util.o
 LUA_SRC   := $(shell find lua -name '*.lua' | LC_ALL=C sort)
 
 PROGRAM   := $(B)/bin/iblai

@@ -173,3 +173,6 @@ done
 set -- $(echo "$runs" | grep . | sort -n | sed -n 2p)
 printf 'cohort report, 12 months monthly, sandbox --users 5000 (median of 3): %.2f s (target < 10 s), ' "$1"
 printf '%.1f MB peak client memory (target < 64 MB); CPU: client %.2f s, sandbox %.2f s\n' "$3" "$2" "$4"
+
+# The sandbox at an org's size: start, memory, each route at 50 and 20,000 users, a 20,000-user reset.
+sh bench/sandbox.sh

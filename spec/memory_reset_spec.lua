@@ -133,8 +133,9 @@ describe("memory_reset.run", function()
       local name = sandbox.model.state.users[2].username
       sandbox.route("/api/ai-mentor/orgs/{org}/users/" .. name .. "/edx-memory/{id}/", {
         DELETE = function(_, p)
-          for i, r in ipairs(sandbox.model.state.edx) do
-            if r.id == tonumber(p.id) then table.remove(sandbox.model.state.edx, i) end
+          local edx = sandbox.model:change(sandbox.model:user(name), "edx").edx
+          for i, r in ipairs(edx) do
+            if r.id == tonumber(p.id) then table.remove(edx, i) end
           end
           return sandbox.respond.not_found()
         end,

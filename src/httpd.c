@@ -3,13 +3,21 @@
  * One thread: MHD runs from server:run() on the caller's lua_State, so handlers need no locks.
  * A handler's answer may be delayed (the connection is suspended, others go on), cut short, or
  * dropped, which is how tests and the sandbox inject faults; and its body may be a piece repeated
- * as it is sent (fill), so an answer of gigabytes costs the server no memory. */
+ * as it is sent (fill), so an answer of gigabytes costs the server no memory.
+ *
+ * Before a handler sees a request: a head that is ambiguous about where its body ends (both
+ * Content-Length and Transfer-Encoding, or Content-Length values that differ; RFC 9112 6.3) is
+ * answered 400 and its connection closed, so nothing can hide a second request in the body; a
+ * path holding an encoded NUL (%00) is a 400. A connection that takes longer than head_timeout to
+ * send a request head is shut down, and one client address may hold at most per_address
+ * connections, so slow senders cannot take every slot. */
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -45,6 +53,15 @@ typedef struct request_state {
   pending *answer;          /* set while the connection is suspended */
 } request_state;
 
+/* One open connection, from MHD's notice that it started to the one that it closed. */
+typedef struct conn {
+  struct conn *prev, *next;
+  int fd;
+  int in_request;           /* its request head arrived; the deadline waits for the next one */
+  int cut;                  /* shut down for taking too long */
+  double waiting_since;     /* when the server began waiting for its next request head */
+} conn;
+
 typedef struct server {
   struct MHD_Daemon *d;
   lua_State *L;             /* the state running server:run(), NULL otherwise */
@@ -55,6 +72,10 @@ typedef struct server {
   int nsleeping, cap_sleeping;
   int running;
   int port;                 /* the bound port (the one asked for, or the kernel's pick for 0) */
+  conn *conns;              /* open connections, newest first */
+  int waiting;              /* how many of them are waiting for a request head */
+  double head_timeout;      /* seconds a connection may take to send a request head */
+  double next_sweep;        /* when to look for connections past that deadline */
 } server;
 
 static volatile sig_atomic_t stop_signal; /* set by SIGINT/SIGTERM while server:run() waits */
@@ -343,6 +364,60 @@ static int declared_too_large(struct MHD_Connection *c, size_t max_body) {
   return n > max_body ? DRAIN : FITS;
 }
 
+static conn *conn_of(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return info ? info->socket_context : NULL;
+}
+
+typedef struct framing {
+  int lengths, differ, chunked;
+  const char *first;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  framing *f = cls;
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+    if (f->lengths++ == 0) f->first = value ? value : "";
+    else if (strcmp(f->first, value ? value : "") != 0) f->differ = 1;
+  } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+    f->chunked++;
+  }
+  return MHD_YES;
+}
+
+/* Why the head cannot be served (a 400 that closes the connection), or NULL. */
+static const char *bad_head(struct MHD_Connection *c, const char *url) {
+  framing f = {0, 0, 0, NULL};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+  if (f.lengths && f.chunked)
+    return "{\"detail\":\"The request has both Content-Length and Transfer-Encoding.\"}";
+  if (f.differ) return "{\"detail\":\"The request has Content-Length values that differ.\"}";
+  for (const char *p = url; *p && *p != '?'; p++)
+    if (p[0] == '%' && p[1] == '0' && p[2] == '0') return "{\"detail\":\"The path holds a NUL byte (%00).\"}";
+  return NULL;
+}
+
+/* Queues a 400 that closes the connection afterwards. */
+static enum MHD_Result refuse_head(struct MHD_Connection *c, const char *json) {
+  pending *p = simple(400, json);
+  if (!p) return MHD_NO;
+  char **h = realloc(p->headers, 5 * sizeof *h);
+  if (!h) {
+    pending_free(p);
+    return MHD_NO;
+  }
+  p->headers = h;
+  h[2] = strdup(MHD_HTTP_HEADER_CONNECTION);
+  h[3] = strdup("close");
+  h[4] = NULL;
+  if (!h[2] || !h[3]) {
+    pending_free(p);
+    return MHD_NO;
+  }
+  return answer(c, p);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls) {
@@ -352,6 +427,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rs = calloc(1, sizeof *rs);
     if (!rs) return MHD_NO;
     *con_cls = rs;
+    conn *k = conn_of(c);
+    if (k && !k->in_request) {
+      k->in_request = 1;
+      srv->waiting--;
+    }
+    const char *bad = bad_head(c, url);
+    if (bad) return refuse_head(c, bad);
     int declared = declared_too_large(c, srv->max_body);
     if (declared == REFUSE_NOW) /* refused before a byte of the body is read */
       return answer(c, simple(413, "{\"detail\":\"Request body is too large.\"}"));
@@ -396,15 +478,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode code) {
-  (void)cls;
-  (void)c;
   (void)code;
+  server *srv = cls;
+  conn *k = conn_of(c);
+  if (k && k->in_request) {
+    k->in_request = 0;
+    k->waiting_since = iblai_now();
+    srv->waiting++;
+  }
   request_state *rs = *con_cls;
   if (!rs) return;
   pending_free(rs->answer);
   iblai_buf_free(&rs->body);
   free(rs);
   *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  server *srv = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    conn *k = calloc(1, sizeof *k);
+    if (!k) return; /* untracked: only the idle timeout applies to it */
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    k->fd = info ? info->connect_fd : -1;
+    k->waiting_since = iblai_now();
+    k->next = srv->conns;
+    if (srv->conns) srv->conns->prev = k;
+    srv->conns = k;
+    srv->waiting++;
+    *socket_context = k;
+  } else if (*socket_context) {
+    conn *k = *socket_context;
+    if (!k->in_request) srv->waiting--;
+    if (k->prev) k->prev->next = k->next;
+    else srv->conns = k->next;
+    if (k->next) k->next->prev = k->prev;
+    free(k);
+    *socket_context = NULL;
+  }
+}
+
+/* Shuts down each connection that has been sending its request head for too long; MHD sees the
+ * socket end and closes the connection as usual. Looked for a few times a second. */
+static void cut_slow_heads(server *srv, double now) {
+  if (!srv->waiting || now < srv->next_sweep) return;
+  srv->next_sweep = now + 0.25;
+  for (conn *k = srv->conns; k; k = k->next) {
+    if (!k->in_request && !k->cut && k->fd >= 0 && now - k->waiting_since > srv->head_timeout) {
+      shutdown(k->fd, SHUT_RDWR);
+      k->cut = 1;
+    }
+  }
 }
 
 static server *check_server(lua_State *L) {
@@ -438,9 +563,12 @@ static void step(server *srv, int max_ms) {
     int ms = (int)ceil((srv->wake[i] - t) * 1000);
     if (ms < timeout) timeout = ms < 0 ? 0 : ms;
   }
+  if (srv->waiting && timeout > 250) timeout = 250; /* to look for slow heads */
   struct pollfd pfd = {info->epoll_fd, POLLIN, 0};
   poll(&pfd, 1, timeout);
-  resume_due(srv, iblai_now());
+  t = iblai_now();
+  resume_due(srv, t);
+  cut_slow_heads(srv, t);
   MHD_run(srv->d);
 }
 
@@ -532,7 +660,7 @@ static unsigned connection_budget(lua_Integer wanted) {
 }
 
 /* httpd.new{handler = fn, host = "127.0.0.1", port = 0, max_body = bytes, connections = n,
- *           idle_timeout = seconds} */
+ *           idle_timeout = seconds, head_timeout = seconds, per_address = n (0: no cap)} */
 static int l_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "handler");
@@ -547,10 +675,16 @@ static int l_new(lua_State *L) {
   lua_Integer connections = luaL_optinteger(L, -1, 1000);
   lua_getfield(L, 1, "idle_timeout");
   lua_Integer idle = luaL_optinteger(L, -1, 60);
+  lua_getfield(L, 1, "head_timeout");
+  lua_Number head = luaL_optnumber(L, -1, 60);
+  lua_getfield(L, 1, "per_address");
+  lua_Integer per_address = luaL_optinteger(L, -1, 0);
   luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port must be between 0 and 65535");
   luaL_argcheck(L, max_body > 0 && connections > 0 && connections <= 1000000, 1,
                 "max_body and connections must be positive");
   luaL_argcheck(L, idle > 0 && idle <= 86400, 1, "idle_timeout must be between 1 and 86400 seconds");
+  luaL_argcheck(L, head > 0 && head <= 86400, 1, "head_timeout must be between 0 and 86400 seconds");
+  luaL_argcheck(L, per_address >= 0 && per_address <= 1000000, 1, "per_address must be 0 (no cap) or positive");
 
   struct sockaddr_in addr;
   memset(&addr, 0, sizeof addr);
@@ -580,6 +714,7 @@ static int l_new(lua_State *L) {
   srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   srv->max_body = (size_t)max_body;
   srv->port = bound;
+  srv->head_timeout = (double)head;
   srv->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
                             (uint16_t)bound, NULL, NULL, on_request, srv,
                             MHD_OPTION_LISTEN_SOCKET, fd,
@@ -588,6 +723,8 @@ static int l_new(lua_State *L) {
                             MHD_OPTION_CONNECTION_LIMIT, limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_address,
                             MHD_OPTION_END);
   if (!srv->d) {
     close(fd);
@@ -625,5 +762,6 @@ int luaopen_iblai_httpd(lua_State *L) {
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
   iblai_httpd_os_funcs(L);
+  iblai_httpd_json_funcs(L);
   return 1;
 }

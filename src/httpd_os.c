@@ -23,6 +23,14 @@ static int fail(lua_State *L, const char *what, const char *path, int err) {
   return 2;
 }
 
+/* A failed write: nil, message, and "full" when the disk (or a quota, or a size limit) has no
+ * room, "failed" otherwise, so the caller can tell "free some space" from "try again". */
+static int write_fail(lua_State *L, const char *what, const char *path, int err) {
+  fail(L, what, path, err);
+  lua_pushstring(L, err == ENOSPC || err == EDQUOT || err == EFBIG ? "full" : "failed");
+  return 3;
+}
+
 /* Writes all of data; 0 or an errno value (a short write on a full disk is ENOSPC). */
 static int write_all(int fd, const char *data, size_t len) {
   while (len > 0) {
@@ -63,7 +71,7 @@ static int l_write_file(lua_State *L) {
   ignore_xfsz();
   const char *tmp = lua_pushfstring(L, "%s.tmp%d", path, (int)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(L, "cannot create", tmp, errno);
+  if (fd < 0) return write_fail(L, "cannot create", tmp, errno);
   int err = write_all(fd, data, len);
   const char *what = "cannot write", *where = tmp;
   if (!err && fsync(fd) != 0) err = errno, what = "cannot sync";
@@ -71,35 +79,44 @@ static int l_write_file(lua_State *L) {
   if (!err && rename(tmp, path) != 0) err = errno, what = "cannot rename the new state over", where = path;
   if (err) {
     unlink(tmp);
-    return fail(L, what, where, err);
+    return write_fail(L, what, where, err);
   }
-  if ((err = sync_dir(path)) != 0) return fail(L, "cannot sync the directory of", path, err);
+  if ((err = sync_dir(path)) != 0) return write_fail(L, "cannot sync the directory of", path, err);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-/* httpd.append_file(path, data): appends and fdatasyncs; on failure the file is cut back to its
- * old length, so a reader never meets half a record. */
+/* Whether the file's last byte (at size - 1) is a newline; an empty file counts as one. */
+static int ends_in_newline(int fd, off_t size) {
+  char last = '\n';
+  return size == 0 || (pread(fd, &last, 1, size - 1) == 1 && last == '\n');
+}
+
+/* httpd.append_file(path, data): appends a line and fdatasyncs; on failure the file is cut back
+ * to its old length, so a reader never meets half a record. Should that cut fail too, the next
+ * append starts on a new line, so the torn one stays apart and is skipped. Returns true, or nil,
+ * a message and "full" or "failed". */
 static int l_append_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   ignore_xfsz();
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(L, "cannot open", path, errno);
+  int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return write_fail(L, "cannot open", path, errno);
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int err = errno;
     close(fd);
-    return fail(L, "cannot stat", path, err);
+    return write_fail(L, "cannot stat", path, err);
   }
-  int err = write_all(fd, data, len);
+  int err = ends_in_newline(fd, st.st_size) ? 0 : write_all(fd, "\n", 1);
+  if (!err) err = write_all(fd, data, len);
   const char *what = "cannot append to";
   if (!err && fdatasync(fd) != 0) err = errno, what = "cannot sync";
-  if (err && ftruncate(fd, st.st_size) != 0) { /* best effort: readers skip a torn last line too */ }
+  if (err && ftruncate(fd, st.st_size) != 0) { /* the next append starts a new line */ }
   if (close(fd) != 0 && !err) err = errno, what = "cannot close";
-  if (err) return fail(L, what, path, err);
-  if (st.st_size == 0 && (err = sync_dir(path)) != 0) return fail(L, "cannot sync the directory of", path, err);
+  if (err) return write_fail(L, what, path, err);
+  if (st.st_size == 0 && (err = sync_dir(path)) != 0) return write_fail(L, "cannot sync the directory of", path, err);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -14,6 +14,8 @@ M.__index = M
 M.ROUTES = { "users", "artifacts", "memory", "export", "analytics" }
 M.CONNECTIONS = 4096  -- open connections served at once; idle ones are closed after IDLE_TIMEOUT
 M.IDLE_TIMEOUT = 10   -- seconds a connection may sit without sending anything
+M.HEAD_TIMEOUT = 10   -- seconds a connection may take to send a whole request head
+M.PER_ADDRESS = 256   -- connections one client address may hold at once
 local SCHEMES = { ["Api-Token"] = true, ["Token"] = true }
 local READS = { GET = true, HEAD = true, OPTIONS = true }
 
@@ -40,7 +42,7 @@ function M.new(opts)
     if not self.store then return nil, err, 2 end
   end
   self.server, err = httpd.new { port = opts.port or 0, connections = M.CONNECTIONS, idle_timeout = M.IDLE_TIMEOUT,
-    handler = function(req) return self:handle(req) end }
+    head_timeout = M.HEAD_TIMEOUT, per_address = M.PER_ADDRESS, handler = function(req) return self:handle(req) end }
   if not self.server then return nil, err, 1 end
   err, code = self:open_model()
   if err then
@@ -60,8 +62,16 @@ function M:open_model()
     if ok then state, err = self.store:load() end
     if err then return err, 1 end
   end
-  self.model = state and Model.from_state(state) or Model.generate { seed = opts.seed or 1, users = opts.users or 50,
-    org = opts.org or "main", today = today_start(opts) }
+  if state then
+    local err
+    self.model, err = Model.from_state(state)
+    if not self.model then
+      return ("--data %s is not sandbox data (%s); move it away or name another file"):format(opts.data, err), 1
+    end
+  else
+    self.model = Model.generate { seed = opts.seed or 1, users = opts.users or 50, org = opts.org or "main",
+      today = today_start(opts) }
+  end
   self.router = Router.new()
   for _, name in ipairs(M.ROUTES) do require("iblai.sandbox.routes." .. name)(self.router, self.model) end
   if opts.script then
@@ -74,18 +84,19 @@ function M:open_model()
   local pending = self.store:pending()
   for _, entry in ipairs(pending) do self:replay(entry) end
   if #pending > 0 or not state then
-    local ok, serr = self.store:snapshot(self.model.state)
+    local ok, serr = self.store:snapshot(self.model:saved_state())
     if not ok and not state then return ("cannot write --data %s: %s"):format(opts.data, serr), 1 end
     if not ok then warn(serr, "; the journal keeps every change, so nothing is lost") end
   end
 end
 
--- Applies a journaled change again, as it was first applied.
+-- Applies a journaled change again, as it was first applied (a request refused then, with a 4xx,
+-- is refused again).
 function M:replay(entry)
   local req = { method = entry.method, path = entry.path, query = entry.query or {}, body = entry.body or "",
     headers = {}, prefix = "", version = "HTTP/1.1" }
   local ok, answer = pcall(self.route, self, req)
-  if not ok or answer.status >= 300 then
+  if not ok or answer.status >= 500 then
     warn(("replaying %s %s from the journal gave %s"):format(req.method, req.path,
       ok and answer.status or tostring(answer)))
   end
@@ -117,8 +128,8 @@ function M:gate(req)
 end
 
 -- The route's answer to a request that passed the gate.
-function M:route(req)
-  local handlers, params = self.router:match(req.path)
+function M:route(req, handlers, params)
+  if not handlers then handlers, params = self.router:match(req.path) end
   if not handlers then return respond.not_found() end
   local fn = handlers[req.method] or (req.method == "HEAD" and handlers.GET)
   if fn then return fn(req, params) end
@@ -135,34 +146,47 @@ function M:handle(req)
   if req.path:sub(1, 4) == "/dm/" then -- the public gateway's prefix, so base_url may end in /dm
     req.prefix, req.path = "/dm", req.path:sub(4)
   end
-  local answer = self:gate(req) or self:route(req)
-  if self.store and not READS[req.method] and answer.status and answer.status < 300 then
-    local ok, err = self.store:record(req, self.model.state)
-    if not ok then warn(err, "; this change is kept in memory only, the last saved state stays on disk") end
+  local answer = self:gate(req)
+  if not answer then
+    local handlers, params = self.router:match(req.path)
+    if handlers and self.store and not READS[req.method] then answer = self:save(req) end
+    answer = answer or self:route(req, handlers, params)
   end
   if self.opts.latency and self.opts.latency > 0 then answer.delay = self.opts.latency / 1000 end
   return answer
 end
 
---- Serves until SIGINT/SIGTERM, then writes the --data snapshot; false when changes were lost.
+-- Journals a changing request before it is applied; the refusal to send when that fails.
+function M:save(req)
+  local ok, err, kind = self.store:record(req, function() return self.model:saved_state() end)
+  if ok then return nil end
+  warn(err, "; the change was refused (", kind == "full" and "507" or "503", "), nothing was applied")
+  if kind == "full" then
+    return respond.detail(507, "The sandbox's --data disk is full, so this change was not saved nor applied. "
+      .. "Free some space, then send it again.")
+  end
+  return respond.json(503, { detail = "The sandbox could not save this change to its --data file, so it was not "
+    .. "applied. Send it again shortly." }, { ["Retry-After"] = "5" })
+end
+
+--- Serves until SIGINT/SIGTERM, then writes the --data snapshot.
 function M:run()
   self.server:run()
   return self:close()
 end
 
---- Stops serving and writes the --data snapshot; returns false when changes could not be saved.
+--- Stops serving and writes the --data snapshot (a failure is told on stderr; the journal keeps
+-- every change then). Returns true.
 function M:close()
-  local store, kept = self.store, true
+  local store = self.store
   if store and (store.seq ~= store.saved or store.broken) then
-    local ok, err = store:snapshot(self.model.state)
-    if not ok then
-      kept = not store.broken -- the journal still holds everything unless a write to it failed
-      warn(err, kept and ("; %s and %s still hold every change"):format(store.path, store.journal)
-        or "; changes since the last good write are lost")
+    local ok, err = store:snapshot(self.model:saved_state())
+    if not ok then -- a change is applied only once journalled, so none is lost
+      warn(err, ("; %s and %s still hold every change"):format(store.path, store.journal))
     end
   end
   self.server:close()
-  return kept
+  return true
 end
 
 return M

@@ -4,9 +4,9 @@
 -- bounded nesting, finite numbers only.
 local cjson = require "cjson.safe"
 local core = require "iblai.core"
+local encode_json = require("iblai.httpd").encode_json
 
-local type, next, tostring, getmetatable, find, gsub = type, next, tostring, getmetatable, string.find, string.gsub
-local mtype, sort = math.type, table.sort
+local type, mtype = type, math.type
 
 local M = {}
 
@@ -24,107 +24,10 @@ function M.object(t)
   return setmetatable(t or {}, OBJECT)
 end
 
-local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r",
-  ["\t"] = "\\t" }
-for byte = 0, 31 do
-  local c = string.char(byte)
-  ESCAPES[c] = ESCAPES[c] or ("\\u%04x"):format(byte)
-end
-ESCAPES["\127"] = "\\u007f"
-
-local function quote(s)
-  if find(s, '[%c"\\]') then s = gsub(s, '[%c"\\]', ESCAPES) end
-  return '"' .. s .. '"'
-end
-
-local function number(v)
-  if mtype(v) == "integer" then return tostring(v) end
-  if v ~= v or v == math.huge or v == -math.huge then error("cannot write a non-finite number as JSON", 0) end
-  if v == math.floor(v) and v > -2^53 and v < 2^53 then return ("%d"):format(v) end
-  local s = ("%.14g"):format(v)
-  if tonumber(s) ~= v then s = ("%.17g"):format(v) end
-  return s
-end
-
--- Quoted keys with their colon: answers use a small vocabulary, so this stays small (bounded
--- all the same, since stored bodies may bring keys of their own).
-local KEYS, cached = {}, 0
-local function key(k)
-  local q = KEYS[k]
-  if q then return q end
-  q = quote(k) .. ":"
-  if cached < 2048 then
-    KEYS[k], cached = q, cached + 1
-  end
-  return q
-end
-
-local write
-
-local function write_table(t, out, n, depth)
-  if depth > 64 then error("cannot write JSON nested deeper than 64 levels", 0) end
-  if next(t) == nil then
-    n = n + 1
-    out[n] = getmetatable(t) == OBJECT and "{}" or "[]"
-    return n
-  end
-  if t[1] ~= nil and getmetatable(t) ~= OBJECT then
-    n = n + 1
-    out[n] = "["
-    for i = 1, #t do
-      if i > 1 then
-        n = n + 1
-        out[n] = ","
-      end
-      n = write(t[i], out, n, depth + 1)
-    end
-    n = n + 1
-    out[n] = "]"
-    return n
-  end
-  local keys, count = {}, 0
-  for k in pairs(t) do
-    if type(k) ~= "string" then error("cannot write a table mixing list items and keys as JSON", 0) end
-    count = count + 1
-    keys[count] = k
-  end
-  if count > 1 then sort(keys) end
-  local sep = "{"
-  for i = 1, count do
-    local k = keys[i]
-    out[n + 1], out[n + 2] = sep, key(k)
-    n = write(t[k], out, n + 2, depth + 1)
-    sep = ","
-  end
-  n = n + 1
-  out[n] = "}"
-  return n
-end
-
-write = function(v, out, n, depth)
-  local t = type(v)
-  n = n + 1
-  if t == "string" then
-    out[n] = quote(v)
-  elseif t == "number" then
-    out[n] = number(v)
-  elseif t == "boolean" then
-    out[n] = v and "true" or "false"
-  elseif v == M.null or v == nil then
-    out[n] = "null"
-  elseif t == "table" then
-    return write_table(v, out, n - 1, depth)
-  else
-    error("cannot write a " .. t .. " as JSON", 0)
-  end
-  return n
-end
-
---- The JSON text of v: keys sorted, empty tables as [] unless marked with M.object.
+--- The JSON text of v: keys sorted, empty tables as [] unless marked with M.object (written in C:
+-- every answer goes through it).
 function M.encode(v)
-  local out = {}
-  local n = write(v, out, 0, 0)
-  return table.concat(out, "", 1, n)
+  return encode_json(v, OBJECT)
 end
 
 local function at(path, k)

@@ -82,8 +82,8 @@ local function link(req, changes)
 end
 
 --- Slices items into a page; `style` is "drf" (count/next/previous) or "next_page" (integers);
--- `extra` adds fields to the envelope.
-function M.page(req, items, style, extra)
+-- `extra` adds fields to the envelope; `view`, when given, makes each item of the page what is sent.
+function M.page(req, items, style, extra, view)
   local page, err = M.int_param(req, "page", 1, 1)
   if not page then return err end
   local size
@@ -94,7 +94,7 @@ function M.page(req, items, style, extra)
   local first = (page - 1) * size + 1
   if page > 1 and first > count then return M.not_found("Invalid page") end
   local results = {}
-  for i = first, math.min(count, first + size - 1) do results[#results + 1] = items[i] end
+  for i = first, math.min(count, first + size - 1) do results[#results + 1] = view and view(items[i]) or items[i] end
   local has_next, has_prev = first + size - 1 < count, page > 1
   local body
   if style == "next_page" then

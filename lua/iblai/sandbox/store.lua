@@ -1,7 +1,8 @@
---- Durable --data FILE: the state as a JSON snapshot in FILE (replaced atomically: temp file,
--- fsync, rename) plus FILE.journal, one JSON line per changing request since that snapshot,
--- synced to disk before the answer goes out and replayed at start. A crash loses at most the
--- request in flight; a failed write never replaces good data.
+--- Durable --data FILE: what the org's seed cannot make again (the changed stores, id counters,
+-- tasks) as a JSON snapshot in FILE (replaced atomically: temp file, fsync, rename), plus
+-- FILE.journal, one JSON line per changing request since that snapshot. A request is written to
+-- the journal and synced to disk before it is applied, and replayed at start: a change that
+-- cannot be written is refused and not applied, so whatever was answered survives a crash.
 local httpd = require "iblai.httpd"
 local json = require "iblai.sandbox.json"
 
@@ -40,7 +41,7 @@ function M:load()
   f:close()
   local state
   state, err = json.decode_state(text)
-  if type(state) ~= "table" or type(state.users) ~= "table" then
+  if type(state) ~= "table" or (type(state.users) ~= "table" and type(state.generated) ~= "table") then
     return nil, ("--data %s is not sandbox data (%s); move it away or name another file"):format(
       self.path, err or "no users")
   end
@@ -51,7 +52,7 @@ function M:load()
 end
 
 --- The journal's requests newer than the snapshot, oldest first. Only whole lines count: a line
--- torn by a crash mid-write is the request whose answer never went out.
+-- torn by a crash mid-write is a request that was never applied nor answered.
 function M:pending()
   local f = io.open(self.journal, "rb")
   if not f then return {} end
@@ -69,37 +70,42 @@ function M:pending()
   return list
 end
 
---- Writes the whole state as the new snapshot; the journal before it is then obsolete.
+--- Writes `state` as the new snapshot; the journal before it is then obsolete. Returns true, or
+-- nil, a message and "full" (no space, a size limit) or "failed".
 function M:snapshot(state)
   state.journal_seq = self.seq
   local text, err = json.encode_state(state)
   state.journal_seq = nil
-  local ok
-  if text then ok, err = httpd.write_file(self.path, text) end
-  if not ok then return nil, err end
+  if not text then return nil, err, "failed" end
+  local ok, kind
+  ok, err, kind = httpd.write_file(self.path, text)
+  if not ok then return nil, err, kind end
   os.remove(self.journal) -- every line in it is now in the snapshot (and would be skipped anyway)
   self.saved, self.broken = self.seq, false
   return true
 end
 
---- Makes one applied change durable: a journal line, or a whole snapshot while the journal
--- cannot be trusted (a write failed). Returns true, or nil and a message.
+--- Makes a changing request durable before it is applied: a journal line synced to disk. After a
+-- failed write the journal may end in a line of a refused request, so a snapshot (which numbers
+-- past it) must be written first. `state` gives what a snapshot saves. Returns true, or nil, a
+-- message and "full" or "failed".
 function M:record(req, state)
-  self.seq = self.seq + 1 -- numbered even when the write fails, so a stray line is never replayed
-  if not self.broken then
-    local line = json.encode_state { seq = self.seq, method = req.method, path = req.path, query = req.query,
-      body = req.body }
-    local ok, err = httpd.append_file(self.journal, line .. "\n")
-    if not ok then
-      self.broken = true
-      return nil, err
-    end
-    if self.seq - self.saved >= M.COMPACT_EVERY and not self:snapshot(state) then
-      self.saved = self.seq -- the journal still holds every change; try compacting later
-    end
-    return true
+  if self.broken then
+    local ok, err, kind = self:snapshot(state())
+    if not ok then return nil, err, kind end
   end
-  return self:snapshot(state)
+  self.seq = self.seq + 1 -- numbered even when the write fails: a number is never used twice
+  local line = json.encode_state { seq = self.seq, method = req.method, path = req.path, query = req.query,
+    body = req.body }
+  local ok, err, kind = httpd.append_file(self.journal, line .. "\n")
+  if not ok then
+    self.broken = true
+    return nil, err, kind
+  end
+  if self.seq - self.saved >= M.COMPACT_EVERY and not self:snapshot(state()) then
+    self.saved = self.seq -- the journal still holds every change; try compacting later
+  end
+  return true
 end
 
 return M

@@ -22,11 +22,15 @@ local function view(a, fields)
   return out
 end
 
+local function list_view(a)
+  return view(a, LIST_FIELDS)
+end
+
 return function(router, model)
-  local function find(user, raw)
+  local function find(st, raw)
     local id = scope.int_id(raw)
-    for i, a in ipairs(model.state.artifacts) do
-      if a.id == id and a.username == user.username then return a, i end
+    for i, a in ipairs(st.artifacts) do
+      if a.id == id then return a, i end
     end
   end
 
@@ -39,25 +43,32 @@ return function(router, model)
       if not ORDERINGS[field] then
         return respond.field_error("ordering", ("Select a valid choice. %s is not one of the available choices."):format(ordering))
       end
-      local owner = req.query.username or user.username -- whose artifacts: the path's user unless named
+      local owner = model:user(req.query.username or user.username) -- the path's user unless named
       local search = (req.query.search or ""):lower()
+      local wanted = {} -- the filters this query sets: record field -> text it must equal
+      for param, f in pairs(FILTERS) do
+        if req.query[param] then wanted[f] = req.query[param] end
+      end
       local list = {}
-      for _, a in ipairs(model.state.artifacts) do
-        local keep = a.username == owner
-        for param, f in pairs(FILTERS) do
-          if keep and req.query[param] and tostring(a[f]) ~= req.query[param] then keep = false end
+      for _, a in ipairs(owner and model:stores(owner).artifacts or {}) do
+        local keep = true
+        for f, value in pairs(wanted) do
+          if tostring(a[f]) ~= value then
+            keep = false
+            break
+          end
         end
         if keep and search ~= "" then
           keep = a.title:lower():find(search, 1, true) or a.content:lower():find(search, 1, true)
         end
-        if keep then list[#list + 1] = view(a, LIST_FIELDS) end
+        if keep then list[#list + 1] = a end
       end
       table.sort(list, function(a, b)
         if a[field] == b[field] then return a.id < b.id end
         if desc then return a[field] > b[field] end
         return a[field] < b[field]
       end)
-      return respond.page(req, list)
+      return respond.page(req, list, nil, nil, list_view)
     end,
   })
 
@@ -65,7 +76,7 @@ return function(router, model)
     return function(req, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      local a = find(user, p.id)
+      local a = find(model:change(user, "artifacts"), p.id)
       if not a then return respond.not_found() end
       local fields
       fields, err = body.read(req, op)
@@ -83,7 +94,7 @@ return function(router, model)
     GET = function(_, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      local a = find(user, p.id)
+      local a = find(model:stores(user), p.id)
       return a and respond.json(200, view(a, DETAIL_FIELDS)) or respond.not_found()
     end,
     PUT = update("ai_mentor_orgs_users_artifacts_update"),
@@ -91,9 +102,10 @@ return function(router, model)
     DELETE = function(_, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      local a, i = find(user, p.id)
+      local st = model:change(user, "artifacts")
+      local a, i = find(st, p.id)
       if not a then return respond.not_found() end
-      table.remove(model.state.artifacts, i)
+      table.remove(st.artifacts, i)
       return respond.no_content()
     end,
   })

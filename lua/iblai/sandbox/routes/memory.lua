@@ -58,14 +58,13 @@ local function date_range(req)
 end
 
 return function(router, model)
-  local s = model.state
-
-  -- Wraps a handler so it runs only for a known org and user.
-  local function for_user(fn)
+  -- Wraps a handler so it runs only for a known org and user; it gets the user's stores (to
+  -- change the kind `changes` names, when given).
+  local function for_user(fn, changes)
     return function(req, p)
       local user, err = scope.user(model, p)
       if not user then return err end
-      return fn(req, p, user)
+      return fn(req, p, user, changes and model:change(user, changes) or model:stores(user))
     end
   end
 
@@ -80,77 +79,80 @@ return function(router, model)
   end
 
   -- A store with at most one record per user: GET it, DELETE it, 404 when there is none.
-  local function one_per_user(store, more)
+  local function one_per_user(kind, more)
     local handlers = {
-      GET = for_user(function(_, _, user)
-        local rec = store[user.username]
-        return rec and respond.json(200, rec) or respond.not_found()
+      GET = for_user(function(_, _, _, st)
+        return st[kind] and respond.json(200, st[kind]) or respond.not_found()
       end),
-      DELETE = for_user(function(_, _, user)
-        if not store[user.username] then return respond.not_found() end
-        store[user.username] = nil
+      DELETE = for_user(function(_, _, _, st)
+        if not st[kind] then return respond.not_found() end
+        st[kind] = nil
         return respond.no_content()
-      end),
+      end, kind),
     }
     for method, fn in pairs(more or {}) do handlers[method] = fn end
     return handlers
   end
 
   -- That store's record, when its id is the one in the path.
-  local function by_id(store, fn)
-    return for_user(function(req, p, user)
-      local rec = store[user.username]
+  local function by_id(kind, fn)
+    return for_user(function(req, p, user, st)
+      local rec = st[kind]
       if not rec or rec.id ~= scope.int_id(p.memory_id) then return respond.not_found() end
-      return fn(req, user, rec)
-    end)
+      return fn(req, user, rec, st)
+    end, kind)
   end
 
-  local function forget(store)
-    return function(_, user)
-      store[user.username] = nil
+  local function forget(kind)
+    return function(_, _, _, st)
+      st[kind] = nil
       return respond.no_content()
     end
   end
 
-  router:add(PROMPT .. "all-chats-memory/", one_per_user(s.all_chats, {
-    POST = for_user(function(req, _, user)
+  router:add(PROMPT .. "all-chats-memory/", one_per_user("all_chats", {
+    POST = for_user(function(req, _, user, st)
       local rec, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_create", user)
       if not rec then return err end
-      s.all_chats[user.username] = rec
+      st.all_chats = rec
       return respond.json(201, rec)
-    end),
-    PUT = for_user(function(req, _, user)
-      if not s.all_chats[user.username] then return respond.not_found() end
-      local rec, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_update", user, s.all_chats[user.username])
+    end, "all_chats"),
+    PUT = for_user(function(req, _, user, st)
+      if not st.all_chats then return respond.not_found() end
+      local rec, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_update", user, st.all_chats)
       if not rec then return err end
       return respond.json(200, { task_id = "task-" .. model:next_id("task"), message = "Memory update started." })
-    end),
+    end, "all_chats"),
   }))
   router:add(PROMPT .. "all-chats-memory/{memory_id}/", {
-    PUT = by_id(s.all_chats, function(req, user, rec)
+    PUT = by_id("all_chats", function(req, user, rec)
       local updated, err = chat_record(req, "ai_prompt_orgs_users_all_chats_memory_update_2", user, rec)
       return updated and respond.json(200, updated) or err
     end),
-    DELETE = by_id(s.all_chats, forget(s.all_chats)),
+    DELETE = by_id("all_chats", forget("all_chats")),
   })
-  router:add(PROMPT .. "memory/", one_per_user(s.prompt_memory))
-  router:add(PROMPT .. "memory/{memory_id}/", { DELETE = by_id(s.prompt_memory, forget(s.prompt_memory)) })
+  router:add(PROMPT .. "memory/", one_per_user("prompt_memory"))
+  router:add(PROMPT .. "memory/{memory_id}/", { DELETE = by_id("prompt_memory", forget("prompt_memory")) })
 
-  local function edx_index(user, raw)
+  -- The position of the user's edX record with the path's id.
+  local function edx_index(st, raw)
     local id = scope.int_id(raw)
-    for i, r in ipairs(s.edx) do
-      if r.id == id and r.username == user.username then return i end
+    for i, r in ipairs(st.edx) do
+      if r.id == id then return i end
     end
   end
   router:add(MENTOR .. "edx-memory/", {
-    GET = for_user(function(req, _, user)
+    GET = for_user(function(req, _, user, st)
       local student, err = respond.int_param(req, "student", nil, 0)
       if err then return err end
-      local owner = req.query.username or user.username -- whose records: the path's user unless named
+      local owner = req.query.username -- whose records: the path's user unless named
+      if owner and owner ~= user.username then
+        local named = model:user(owner)
+        st = named and model:stores(named) or { edx = {} }
+      end
       local list = {}
-      for _, r in ipairs(s.edx) do
-        if r.username == owner and (not req.query.course_id or r.course_id == req.query.course_id)
-          and (not student or r.student == student) then
+      for _, r in ipairs(st.edx) do
+        if (not req.query.course_id or r.course_id == req.query.course_id) and (not student or r.student == student) then
           list[#list + 1] = r
         end
       end
@@ -159,46 +161,43 @@ return function(router, model)
     end),
   })
   router:add(MENTOR .. "edx-memory/{id}/", {
-    GET = for_user(function(_, p, user)
-      local i = edx_index(user, p.id)
-      return i and respond.json(200, s.edx[i]) or respond.not_found()
+    GET = for_user(function(_, p, _, st)
+      local i = edx_index(st, p.id)
+      return i and respond.json(200, st.edx[i]) or respond.not_found()
     end),
-    DELETE = for_user(function(_, p, user)
-      local i = edx_index(user, p.id)
+    DELETE = for_user(function(_, p, _, st)
+      local i = edx_index(st, p.id)
       if not i then return respond.not_found() end
-      table.remove(s.edx, i)
+      table.remove(st.edx, i)
       return respond.no_content()
-    end),
+    end, "edx"),
   })
 
   router:add(MENTOR .. "ai-user-profile-memory/", {
-    GET = for_user(function(_, _, user) return respond.json(200, s.tags[user.username] or {}) end),
-    POST = for_user(function(req, _, user) -- answers {tag, detail} as the schema says (its example differs)
+    GET = for_user(function(_, _, _, st) return respond.json(200, st.tags) end),
+    POST = for_user(function(req, _, _, st) -- answers {tag, detail} as the schema says (its example differs)
       local fields, err = body.read(req, "ai_mentor_orgs_users_ai_user_profile_memory_create")
       if not fields then return err end
-      local tags = s.tags[user.username] or {}
-      s.tags[user.username] = tags
-      for _, t in ipairs(tags) do
+      for _, t in ipairs(st.tags) do
         if t.tag == fields.tag then
           t.detail = fields.detail
           return respond.json(200, t)
         end
       end
-      tags[#tags + 1] = { tag = fields.tag, detail = fields.detail }
-      return respond.json(200, tags[#tags])
-    end),
+      st.tags[#st.tags + 1] = { tag = fields.tag, detail = fields.detail }
+      return respond.json(200, st.tags[#st.tags])
+    end, "tags"),
   })
   router:add(MENTOR .. "ai-user-profile-memory/{tag}/", {
-    DELETE = for_user(function(_, p, user)
-      local tags = s.tags[user.username] or {}
-      for i, t in ipairs(tags) do
+    DELETE = for_user(function(_, p, _, st)
+      for i, t in ipairs(st.tags) do
         if t.tag == p.tag then
-          table.remove(tags, i)
+          table.remove(st.tags, i)
           return respond.no_content()
         end
       end
       return respond.not_found()
-    end),
+    end, "tags"),
   })
 
   -- The memories of username that every filter of the query lets through, or nil and a 400.
@@ -207,10 +206,10 @@ return function(router, model)
     if not mode then return nil, err end
     local first, stop = date_range(req)
     if not first then return nil, stop end
-    local q, list = req.query, {}
-    for _, m in ipairs(s.memories) do
+    local q, list, owner = req.query, {}, model:user(username)
+    for _, m in ipairs(owner and model:stores(owner).memories or {}) do
       local at = dates.parse(m.inserted_at)
-      if m.username == username and (mode == "all" or m.mode == mode) and (not q.mentor or m.mentor == q.mentor)
+      if (mode == "all" or m.mode == mode) and (not q.mentor or m.mentor == q.mentor)
         and (not q.category or m.category == q.category) and (not q.platform or m.platform == q.platform)
         and (not q.session or m.session_id == q.session) and at >= first and at < stop then
         list[#list + 1] = memory_view(m)
@@ -228,40 +227,39 @@ return function(router, model)
   router:add(MENTOR .. "filtered-memories/", {
     GET = for_user(function(req, _, user) return list_memories(req, req.query.username or user.username) end),
   })
-  local function find_memory(user, key)
-    for i, m in ipairs(s.memories) do
-      if m.username == user.username and (m.unique_id == key or m.name == key) then return m, i end
+  local function find_memory(st, key)
+    for i, m in ipairs(st.memories) do
+      if m.unique_id == key or m.name == key then return m, i end
     end
   end
   router:add(MENTOR .. "memory/{memory}/", {
-    GET = for_user(function(_, p, user)
-      local m = find_memory(user, p.memory)
+    GET = for_user(function(_, p, _, st)
+      local m = find_memory(st, p.memory)
       return m and respond.json(200, memory_view(m)) or respond.not_found()
     end),
-    DELETE = for_user(function(_, p, user)
-      local m, i = find_memory(user, p.memory)
+    DELETE = for_user(function(_, p, _, st)
+      local m, i = find_memory(st, p.memory)
       if not m then return respond.not_found() end
-      table.remove(s.memories, i)
+      table.remove(st.memories, i)
       return respond.json(200, { detail = "Memory deleted." })
-    end),
+    end, "memories"),
   })
 
   local function write_instruction(op, status, must_exist)
-    return for_user(function(req, _, user)
-      local rec = s.instructions[user.username]
+    return for_user(function(req, _, _, st)
+      local rec = st.instructions
       if must_exist and not rec then return respond.not_found() end
       local fields, err = body.read(req, op)
       if not fields then return err end
       rec = rec or { id = model:next_id("instruction") }
       for f, v in pairs(fields) do rec[f] = v end
-      s.instructions[user.username] = rec
+      st.instructions = rec
       return respond.json(status, rec)
-    end)
+    end, "instructions")
   end
   router:add(MENTOR .. "custom-instruction/", {
-    GET = for_user(function(_, _, user)
-      local rec = s.instructions[user.username]
-      return rec and respond.json(200, rec) or respond.not_found()
+    GET = for_user(function(_, _, _, st)
+      return st.instructions and respond.json(200, st.instructions) or respond.not_found()
     end),
     POST = write_instruction("ai_mentor_orgs_users_custom_instruction_create", 201, false),
     PUT = write_instruction("ai_mentor_orgs_users_custom_instruction_update", 200, true),

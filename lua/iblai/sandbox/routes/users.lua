@@ -25,8 +25,7 @@ return function(router, model)
       local policies, err = respond.bool_param(req, "return_policies", false)
       if policies == nil then return err end
       local sort = req.query.sort or "user_id"
-      local field, desc = sort:gsub("^%-", ""), sort:sub(1, 1) == "-"
-      if not SORTS[field] then
+      if not SORTS[(sort:gsub("^%-", ""))] then
         return respond.field_error("sort", ('"%s" is not a valid choice: sort by username, email, date_joined or '
           .. 'user_id, with a leading - for descending.'):format(sort))
       end
@@ -36,18 +35,18 @@ return function(router, model)
       local list = {}
       local key, org_name = req.query.platform_key, req.query.platform_org
       if (not key or key == org) and (not org_name or org_name:lower() == org:lower()) then
+        list = model:users_by(sort)
         local needle = (req.query.query or ""):lower()
-        for _, u in ipairs(model.state.users) do
-          if needle == "" or u.username:lower():find(needle, 1, true) or u.email:lower():find(needle, 1, true) then
-            list[#list + 1] = row(u, org)
+        if needle ~= "" then -- a text search reads every user; the listing alone does not
+          local found = {}
+          for _, u in ipairs(list) do
+            if u.username:lower():find(needle, 1, true) or u.email:lower():find(needle, 1, true) then
+              found[#found + 1] = u
+            end
           end
+          list = found
         end
       end
-      table.sort(list, function(a, b)
-        if a[field] == b[field] then return a.user_id < b.user_id end
-        if desc then return a[field] > b[field] end
-        return a[field] < b[field]
-      end)
       -- The schema puts allowed_policies and data beside results (its example nests them inside
       -- results, which the schema types as a list): the schema wins.
       return respond.page(req, list, "next_page", policies and function(results)
@@ -56,7 +55,7 @@ return function(router, model)
           data[i] = { username = u.username, user_id = u.user_id, policies = { u.is_admin and "Platform Admin" or "Learner" } }
         end
         return { allowed_policies = Model.POLICIES, data = data }
-      end)
+      end, function(u) return row(u, org) end)
     end,
   })
 end
