@@ -326,6 +326,67 @@ function M:user(name)
   return self.by_name[name]
 end
 
+-- The first index of a list sorted by `field` whose value is at or after t (#list + 1 when none).
+local function first_from(list, field, t)
+  local lo, hi = 1, #list + 1
+  while lo < hi do
+    local mid = (lo + hi) // 2
+    local v = list[mid]
+    if (field and v[field] or v) < t then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+
+-- Users and conversations do not change while the sandbox serves: their indexes are made once,
+-- on first use, and made again only when their count changed (a script that adds some).
+local function conversations_by_time(self)
+  local list = self.state.conversations
+  if self.timed ~= #list then
+    for i = 2, #list do
+      if list[i].at < list[i - 1].at then
+        table.sort(list, function(a, b) return a.at < b.at end)
+        break
+      end
+    end
+    self.timed, self.by_user_convs = #list, nil
+  end
+  return list
+end
+
+--- The conversations from time `first` (included) to `stop` (excluded), in time order: the
+-- indexes i to j of state.conversations (j < i when there are none), found by bisection.
+-- @return i, j
+function M:conversations_between(first, stop)
+  local list = conversations_by_time(self)
+  return first_from(list, "at", first), first_from(list, "at", stop) - 1
+end
+
+--- A user's conversations, in time order (a list made once for every user).
+function M:conversations_of(username)
+  local list = conversations_by_time(self)
+  if not self.by_user_convs then
+    local by = {}
+    for _, c in ipairs(list) do
+      local mine = by[c.user_id]
+      if not mine then
+        mine = {}
+        by[c.user_id] = mine
+      end
+      mine[#mine + 1] = c
+    end
+    self.by_user_convs = by
+  end
+  return self.by_user_convs[username] or {}
+end
+
+--- The users who joined from time `first` (included) to `stop` (excluded), by bisection: the
+-- list of users by join time, and the indexes i to j of them in it.
+-- @return list, i, j
+function M:joined_between(first, stop)
+  local list = self:users_by("joined")
+  return list, first_from(list, "joined", first), first_from(list, "joined", stop) - 1
+end
+
 --- The org's users sorted by a field ("-field" for descending), then by user_id; computed once.
 function M:users_by(ordering)
   local list = self.sorted[ordering]

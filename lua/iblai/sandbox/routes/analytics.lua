@@ -66,20 +66,21 @@ end
 return function(router, model)
   local s = model.state
 
+  -- The conversations of a range, found through the model's time index: a report costs what
+  -- its range holds, not what the org holds.
   local function in_range(first, stop, mentor)
-    local list = {}
-    for _, c in ipairs(s.conversations) do
-      if c.at >= first and c.at < stop and (not mentor or c.mentor == mentor) then list[#list + 1] = c end
+    local list, all = {}, s.conversations
+    local i, j = model:conversations_between(first, stop)
+    for k = i, j do
+      local c = all[k]
+      if not mentor or c.mentor == mentor then list[#list + 1] = c end
     end
     return list
   end
 
   local function registered(first, stop)
-    local n = 0
-    for _, u in ipairs(s.users) do
-      if u.joined >= first and u.joined < stop then n = n + 1 end
-    end
-    return n
+    local _, i, j = model:joined_between(first, stop)
+    return j - i + 1
   end
 
   local function active_users(convs)
@@ -136,11 +137,10 @@ return function(router, model)
     for t = dates.bucket(first, agg), stop - 1, step do
       buckets[t] = { new = 0, veteran = {} }
     end
-    for _, u in ipairs(s.users) do
-      if u.joined >= first and u.joined < stop then
-        local b = buckets[dates.bucket(u.joined, agg)]
-        if b then b.new = b.new + 1 end
-      end
+    local joined, i, j = model:joined_between(first, stop)
+    for k = i, j do
+      local b = buckets[dates.bucket(joined[k].joined, agg)]
+      if b then b.new = b.new + 1 end
     end
     for _, c in ipairs(in_range(first, stop, req.query.mentor_id)) do
       local u = model:user(c.user_id)
@@ -244,11 +244,10 @@ return function(router, model)
   report("registered-users-trend/", { required = true, aggregation = ALL_BUCKETS, group_by = ALL_BUCKETS },
     function(_, first, stop, agg)
     local buckets = {}
-    for _, u in ipairs(s.users) do
-      if u.joined >= first and u.joined < stop then
-        local b = dates.bucket(u.joined, agg)
-        buckets[b] = (buckets[b] or 0) + 1
-      end
+    local joined, i, j = model:joined_between(first, stop)
+    for k = i, j do
+      local b = dates.bucket(joined[k].joined, agg)
+      buckets[b] = (buckets[b] or 0) + 1
     end
     return respond.json(200, series(buckets, function(t, n) return { interval = dates.iso(t), count = n } end))
   end)

@@ -38,12 +38,10 @@ return function(router, model)
 
   local function history(username)
     local items = {}
-    for _, c in ipairs(s.conversations) do
-      if c.user_id == username then
-        items[#items + 1] = { type = "human", content = c.first_message, timestamp = c.inserted_at, session_id = c.id }
-        items[#items + 1] = { type = "ai", content = ("Let's work through %s together."):format(c.topics[1].name),
-          timestamp = c.inserted_at, session_id = c.id }
-      end
+    for _, c in ipairs(model:conversations_of(username)) do
+      items[#items + 1] = { type = "human", content = c.first_message, timestamp = c.inserted_at, session_id = c.id }
+      items[#items + 1] = { type = "ai", content = ("Let's work through %s together."):format(c.topics[1].name),
+        timestamp = c.inserted_at, session_id = c.id }
     end
     return items
   end
